@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ansible-test sanity on this collection. ansible-test insists on running from
+# .../ansible_collections/<namespace>/<name>, so the files git knows (tracked, or new and
+# not ignored) are copied there first. Sanity's own tools go into ansible-test's venvs
+# from PyPI; the get-pip bootstrap ansible-test would download comes from
+# tests/scripts/get_pip_offline.py (see there why).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cache="${MESHLAB_CACHE_DIR:-$repo/.cache}"
+python_version="${MESHLAB_SANITY_PYTHON:-$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')}"
+dest="$cache/sanity/ansible_collections/meshlab/service_mesh"
+
+# The pip version ansible-test bootstraps into its venvs (python_requirements.py: pip='X').
+pip_version=$(python3 - <<'PY'
+import pathlib, re, ansible_test
+src = (pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py").read_text()
+m = re.search(r"pip='([0-9.]+)'", src)
+print(m.group(1) if m else "")
+PY
+)
+if [ -n "$pip_version" ]; then
+  shim="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+  if ! cmp -s "$repo/tests/scripts/get_pip_offline.py" "$shim"; then
+    mkdir -p "$(dirname "$shim")"
+    cp "$repo/tests/scripts/get_pip_offline.py" "$shim"
+    echo "sanity: pip $pip_version bootstrap for ansible-test: $shim (ensurepip + PyPI)"
+  fi
+fi
+
+rm -rf "$dest"
+mkdir -p "$dest"
+cd "$repo"
+git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
+  xargs -0 --no-run-if-empty cp --parents -t "$dest"
+# ansible-test lists files through git when it finds a repository: give the copy its own.
+git -C "$dest" init -q
+git -C "$dest" add -A
+cd "$dest"
+ansible-test sanity --color no --python "$python_version" --venv --requirements "$@"
