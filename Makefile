@@ -18,7 +18,7 @@ SYSTEM_PYTHON ?= python3
 PROVIDER ?= minishift
 S ?=
 # Molecule scenarios run by `make test`, in this order (each one `make molecule S=<name>`).
-SCENARIOS ?= base_image
+SCENARIOS ?= base_image minishift
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
@@ -62,8 +62,8 @@ test: setup ## Every test: lint, sanity, unit, syntax, build+import, molecule, c
 lint: setup ## yamllint + ansible-lint (production profile) + ruff
 	yamllint --strict .
 	ansible-lint --profile production --offline
-	ruff check plugins tests
-	ruff format --check plugins tests
+	ruff check plugins tests molecule
+	ruff format --check plugins tests molecule
 
 host-deps: ## Debian packages the tests need on the host (docker.io, debootstrap, shellcheck)
 	tests/scripts/host-packages.sh
