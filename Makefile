@@ -18,7 +18,7 @@ SYSTEM_PYTHON ?= python3
 PROVIDER ?= minishift
 S ?=
 # Molecule scenarios run by `make test`, in this order (each one `make molecule S=<name>`).
-SCENARIOS ?= base_image minishift
+SCENARIOS ?= base_image minishift kwok
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
@@ -30,7 +30,7 @@ export ANSIBLE_NOCOLOR := 1
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 
-.PHONY: help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
+.PHONY: lab-bin cluster-bin-dir help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -85,11 +85,29 @@ docker-ready: host-deps ## Docker daemon answers (started if needed) and the Mol
 	tests/scripts/ensure-docker.sh
 	tests/scripts/build-base-image.sh
 
-molecule: setup docker-ready ## One Molecule scenario: make molecule S=<scenario>
+# One folder linking every simulated-cluster binary, for the kwok provider (minishift_kwok_bin_dir).
+LAB_BIN_DIR := $(CACHE_DIR)/bin/lab
+export MESHLAB_KWOK_BIN_DIR := $(LAB_BIN_DIR)
+
+lab-bin: cluster-build
+	@mkdir -p $(LAB_BIN_DIR)
+	@for p in kube-apiserver-$(KUBERNETES_VERSION)/kube-apiserver \
+	          kube-controller-manager-$(KUBERNETES_VERSION)/kube-controller-manager \
+	          kube-scheduler-$(KUBERNETES_VERSION)/kube-scheduler kubectl-$(KUBERNETES_VERSION)/kubectl \
+	          etcd-$(ETCD_VERSION)/etcd kwok-$(KWOK_VERSION)/kwok kwokctl-$(KWOK_VERSION)/kwokctl \
+	          istioctl-$(ISTIO_VERSION)/istioctl; do \
+	  test -x "$(CACHE_DIR)/bin/$$p" || { echo "lab-bin: $(CACHE_DIR)/bin/$$p was not built" >&2; exit 1; }; \
+	  ln -sfn "$(CACHE_DIR)/bin/$$p" "$(LAB_BIN_DIR)/$${p##*/}"; done
+
+cluster-bin-dir: ## Build the simulated cluster's binaries; print one folder linking them all
+	@$(MAKE) -s lab-bin >&2
+	@echo $(LAB_BIN_DIR)
+
+molecule: setup docker-ready lab-bin ## One Molecule scenario: make molecule S=<scenario>
 	@test -n "$(S)" || { echo "molecule: name a scenario, e.g. make molecule S=base_image (have: $(SCENARIOS))"; exit 2; }
 	molecule test -s $(S)
 
-molecule-all: setup docker-ready ## Every Molecule scenario in SCENARIOS
+molecule-all: setup docker-ready lab-bin ## Every Molecule scenario in SCENARIOS
 	@for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s "$$s"; done
 
 clean: ## Remove build output and the collections link (keeps .venv and cached binaries)
