@@ -17,7 +17,7 @@ description:
     call it when no C(meshlab_cluster) fact was handed to them.
   - Reads only; never changes the cluster.
 author:
-  - meshlab.service_mesh contributors
+  - meshlab.service_mesh contributors (!UNKNOWN)
 options:
   kubeconfig:
     description: Path of the kubeconfig file. Defaults to the client's default (C(~/.kube/config) or C(KUBECONFIG)).
@@ -52,9 +52,15 @@ requirements:
   - kubernetes >= 24.2.0 (Python client)
 attributes:
   check_mode:
+    description: Can run in check mode and return the same facts; it never changes anything.
     support: full
   diff_mode:
+    description: Nothing changes, so there is no diff.
     support: none
+  platform:
+    description: Runs where the kubernetes Python client runs, usually the controller.
+    platforms: posix
+    support: full
 notes:
   - TLS is verified as the kubeconfig says; this module adds no way around it.
 """
@@ -126,6 +132,7 @@ api_groups:
 import json
 import os
 import traceback
+from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.cluster import (
@@ -186,7 +193,7 @@ def main():
 
     p = module.params
     kubeconfig = p["kubeconfig"] or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    kubeconfig = kubeconfig or os.path.expanduser("~/.kube/config")
+    kubeconfig = kubeconfig or str(Path.home() / ".kube" / "config")
     timeout = p["request_timeout"]
     if not os.path.isfile(kubeconfig):
         module.fail_json(msg=f"kubeconfig {kubeconfig} does not exist")

@@ -12,8 +12,6 @@ import sys
 
 GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}
 
-subprocess.run(
-    [sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"], check=True, stdout=subprocess.DEVNULL
-)
+subprocess.run([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"], check=True, stdout=subprocess.DEVNULL)
 args = [a for a in sys.argv[1:] if a not in GET_PIP_ONLY]
 sys.exit(subprocess.run([sys.executable, "-m", "pip", "install", *args], check=False).returncode)
