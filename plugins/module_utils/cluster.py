@@ -41,6 +41,14 @@ def platform_from_groups(groups: list[str] | set[str] | frozenset[str]) -> str:
     return "openshift" if OPENSHIFT_GROUPS.intersection(groups) else "kubernetes"
 
 
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def nodes_are_simulated(annotations: list[dict]) -> bool:
+    """True when there are nodes and every one is a kwok fake node (no container can run)."""
+    return bool(annotations) and all(a.get(KWOK_NODE_ANNOTATION) == "fake" for a in annotations)
+
+
 def openshift_version_from_clusterversion(obj: dict | None) -> str | None:
     """OpenShift 4: the ClusterVersion named ``version``: desired version, else the newest
     completed history entry."""

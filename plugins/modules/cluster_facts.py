@@ -31,9 +31,11 @@ options:
     choices: [minishift, crc, kwok, existing]
     default: existing
   simulated:
-    description: Whether the cluster's nodes are simulated (kwok); copied into the fact.
+    description:
+      - Whether the cluster's nodes are simulated (kwok), so that no container ever runs.
+      - When not given, detected from the nodes; true when every node carries kwok's annotation
+        C(kwok.x-k8s.io/node=fake).
     type: bool
-    default: false
   openshift_version:
     description:
       - OpenShift version when the caller already knows it (for example from C(minishift status)).
@@ -137,6 +139,7 @@ from pathlib import Path
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.cluster import (
     build_cluster_fact,
+    nodes_are_simulated,
     normalize_version,
     openshift_version_from_clusterversion,
     platform_from_groups,
@@ -175,13 +178,31 @@ def _get_cluster_object(custom, group, plural, name, timeout):
         raise
 
 
+def _openshift_details(api_client, groups, openshift_version, routing_suffix, timeout):
+    """OpenShift version and routing suffix, from what the caller knows, else from the API."""
+    custom = client.CustomObjectsApi(api_client)
+    has_config_api = "config.openshift.io" in groups
+    if openshift_version is None and has_config_api:
+        cv = _get_cluster_object(custom, "config.openshift.io", "clusterversions", "version", timeout)
+        openshift_version = openshift_version_from_clusterversion(cv)
+    if openshift_version is None:
+        try:
+            openshift_version = normalize_version(_raw_get(api_client, "/version/openshift", timeout).get("gitVersion"))
+        except Exception:  # OpenShift 4 and emulations do not serve it
+            openshift_version = None
+    if routing_suffix is None and has_config_api:
+        ingress = _get_cluster_object(custom, "config.openshift.io", "ingresses", "cluster", timeout)
+        routing_suffix = routing_suffix_from_ingress(ingress)
+    return openshift_version, routing_suffix
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
             provider=dict(type="str", default="existing", choices=["minishift", "crc", "kwok", "existing"]),
-            simulated=dict(type="bool", default=False),
+            simulated=dict(type="bool"),
             openshift_version=dict(type="str"),
             routing_suffix=dict(type="str"),
             request_timeout=dict(type="int", default=20),
@@ -219,21 +240,16 @@ def main():
     openshift_version = normalize_version(p["openshift_version"]) if p["openshift_version"] else None
     routing_suffix = p["routing_suffix"]
     if platform_from_groups(groups) == "openshift":
-        custom = client.CustomObjectsApi(api_client)
-        has_config_api = "config.openshift.io" in groups
-        if openshift_version is None and has_config_api:
-            cv = _get_cluster_object(custom, "config.openshift.io", "clusterversions", "version", timeout)
-            openshift_version = openshift_version_from_clusterversion(cv)
-        if openshift_version is None:
-            try:
-                openshift_version = normalize_version(
-                    _raw_get(api_client, "/version/openshift", timeout).get("gitVersion")
-                )
-            except Exception:  # OpenShift 4 and emulations do not serve it
-                openshift_version = None
-        if routing_suffix is None and has_config_api:
-            ingress = _get_cluster_object(custom, "config.openshift.io", "ingresses", "cluster", timeout)
-            routing_suffix = routing_suffix_from_ingress(ingress)
+        openshift_version, routing_suffix = _openshift_details(
+            api_client, groups, openshift_version, routing_suffix, timeout
+        )
+    simulated = p["simulated"]
+    if simulated is None:
+        try:
+            nodes = client.CoreV1Api(api_client).list_node(_request_timeout=timeout).items
+        except ApiException as exc:
+            module.fail_json(msg=f"cannot list nodes to tell whether the cluster is simulated: {exc.reason}")
+        simulated = nodes_are_simulated([(n.metadata.annotations or {}) for n in nodes])
 
     try:
         fact = build_cluster_fact(
@@ -245,7 +261,7 @@ def main():
             kubernetes_git_version=version.git_version,
             openshift_version=openshift_version,
             routing_suffix=routing_suffix,
-            simulated=p["simulated"],
+            simulated=simulated,
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))

@@ -91,3 +91,11 @@ def test_bad_provider_and_version_are_refused() -> None:
         _fact(provider="minikube")
     with pytest.raises(ValueError, match="no usable version"):
         _fact(kubernetes_git_version="v0")
+
+
+def test_nodes_are_simulated_only_when_every_node_is_fake() -> None:
+    fake = {"kwok.x-k8s.io/node": "fake"}
+    assert c.nodes_are_simulated([fake, fake]) is True
+    assert c.nodes_are_simulated([fake, {}]) is False
+    assert c.nodes_are_simulated([{"kwok.x-k8s.io/node": "real"}]) is False
+    assert c.nodes_are_simulated([]) is False
