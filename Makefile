@@ -30,7 +30,17 @@ export ANSIBLE_NOCOLOR := 1
 
 PLAYBOOKS := $(wildcard playbooks/*.yml)
 
-.PHONY: lab-bin cluster-bin-dir help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
+# The simulated cluster (tests/cluster): build, cluster-up/down, artifacts-up/down, test-cluster.
+include tests/cluster/cluster.mk
+
+# What delegated Molecule scenarios read: one shared simulated cluster per flavor and the
+# local artifact server (make test-env-up starts them; both are idempotent).
+export MESHLAB_KUBECONFIG_KUBERNETES := $(CACHE_DIR)/cluster/kubernetes/kubeconfig
+export MESHLAB_KUBECONFIG_OPENSHIFT := $(CACHE_DIR)/cluster/openshift/kubeconfig
+export MESHLAB_ISTIO_BASE_URL := http://127.0.0.1:$(ARTIFACTS_PORT)/istio
+export MESHLAB_ISTIO_VERSION := $(ISTIO_VERSION)
+
+.PHONY: lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -51,10 +61,10 @@ $(COLLECTIONS_DIR)/.installed: $(VENV)/.installed requirements.yml tests/require
 
 setup: $(VENV)/.installed $(COLLECTIONS_DIR)/.installed ## Venv, Python packages, collections, this collection on the path
 
-lab: setup ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
-	@if [ ! -d roles/minishift ]; then \
-	  echo "lab: roles/minishift, weave_scope and istio are not written yet; running what exists."; fi
-	ansible-playbook -i inventory/localhost.yml playbooks/site.yml -e meshlab_provider=$(PROVIDER)
+LAB_ARGS ?=
+lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
+	ansible-playbook -i inventory/localhost.yml playbooks/site.yml -e minishift_provider=$(PROVIDER) \
+	  $(if $(filter kwok,$(PROVIDER)),-e minishift_kwok_bin_dir=$(LAB_BIN_DIR)) $(LAB_ARGS)
 
 test: setup ## Every test: lint, sanity, unit, syntax, build+import, molecule, cluster
 	@$(CURDIR)/tests/scripts/run-layers.sh lint sanity unit syntax build molecule-all $(TEST_EXTRA)
@@ -103,15 +113,24 @@ cluster-bin-dir: ## Build the simulated cluster's binaries; print one folder lin
 	@$(MAKE) -s lab-bin >&2
 	@echo $(LAB_BIN_DIR)
 
-molecule: setup docker-ready lab-bin ## One Molecule scenario: make molecule S=<scenario>
+test-env-up: lab-bin ## Start the shared simulated clusters (both flavors) and the artifact server
+	@$(MAKE) -s cluster-up FLAVOR=kubernetes
+	@$(MAKE) -s cluster-up FLAVOR=openshift
+	@$(MAKE) -s artifacts-up
+
+test-env-down: ## Stop the shared simulated clusters and the artifact server
+	@$(MAKE) -s cluster-down FLAVOR=kubernetes
+	@$(MAKE) -s cluster-down FLAVOR=openshift
+	@$(MAKE) -s artifacts-down
+
+molecule: setup docker-ready test-env-up ## One Molecule scenario: make molecule S=<scenario>
 	@test -n "$(S)" || { echo "molecule: name a scenario, e.g. make molecule S=base_image (have: $(SCENARIOS))"; exit 2; }
 	molecule test -s $(S)
 
-molecule-all: setup docker-ready lab-bin ## Every Molecule scenario in SCENARIOS
+molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENARIOS
 	@for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s "$$s"; done
 
 clean: ## Remove build output and the collections link (keeps .venv and cached binaries)
 	rm -rf $(CACHE_DIR)/collections $(CACHE_DIR)/dist $(CACHE_DIR)/sanity tests/output
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 
--include tests/cluster/cluster.mk
