@@ -37,7 +37,8 @@ include tests/cluster/cluster.mk
 # local artifact server (make test-env-up starts them; both are idempotent).
 export MESHLAB_KUBECONFIG_KUBERNETES := $(CACHE_DIR)/cluster/kubernetes/kubeconfig
 export MESHLAB_KUBECONFIG_OPENSHIFT := $(CACHE_DIR)/cluster/openshift/kubeconfig
-export MESHLAB_ISTIO_BASE_URL := http://127.0.0.1:$(ARTIFACTS_PORT)/istio
+# The artifact server may move off its default port when that is taken: ask it at run time.
+ARTIFACTS_URL = $$(MESHLAB_CACHE_DIR=$(CACHE_DIR) tests/cluster/artifacts.sh url)
 export MESHLAB_ISTIO_VERSION := $(ISTIO_VERSION)
 
 .PHONY: lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
@@ -66,8 +67,10 @@ lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Run the lab: playbooks/si
 	ansible-playbook -i inventory/localhost.yml playbooks/site.yml -e minishift_provider=$(PROVIDER) \
 	  $(if $(filter kwok,$(PROVIDER)),-e minishift_kwok_bin_dir=$(LAB_BIN_DIR)) $(LAB_ARGS)
 
-test: setup ## Every test: lint, sanity, unit, syntax, build+import, molecule, cluster
-	@$(CURDIR)/tests/scripts/run-layers.sh lint sanity unit syntax build molecule-all $(TEST_EXTRA)
+TEST_LAYERS ?= lint sanity unit syntax build test-cluster molecule-all
+test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, molecule
+	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
+	$(MAKE) -s test-env-down; exit $$rc
 
 lint: setup ## yamllint + ansible-lint (production profile) + ruff
 	yamllint --strict .
@@ -125,10 +128,11 @@ test-env-down: ## Stop the shared simulated clusters and the artifact server
 
 molecule: setup docker-ready test-env-up ## One Molecule scenario: make molecule S=<scenario>
 	@test -n "$(S)" || { echo "molecule: name a scenario, e.g. make molecule S=base_image (have: $(SCENARIOS))"; exit 2; }
-	molecule test -s $(S)
+	MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL) molecule test -s $(S)
 
 molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENARIOS
-	@for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s "$$s"; done
+	@export MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL); \
+	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s "$$s"; done
 
 clean: ## Remove build output and the collections link (keeps .venv and cached binaries)
 	rm -rf $(CACHE_DIR)/collections $(CACHE_DIR)/dist $(CACHE_DIR)/sanity tests/output

@@ -110,7 +110,7 @@ def mesh_graph(workloads: list[dict], *edge_lists: list[dict]) -> dict:
             merged.setdefault(key, set()).update(e.get("evidence") or [])
             for end in key:
                 if end not in nodes:
-                    ns, _, name = end.rpartition("/")
+                    ns, name = end.rpartition("/")[::2]
                     nodes[end] = {"id": end, "name": name, "namespace": ns or None, "external": True}
     return {
         "nodes": sorted(nodes.values(), key=lambda n: n["id"]),
