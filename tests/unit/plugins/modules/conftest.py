@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ansible.module_utils import basic
+from ansible.module_utils import _internal, basic
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 from vm_fakes import FakeTool, ModuleRun
@@ -27,7 +27,9 @@ def run_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
         on_path: tuple[str, ...] = ("minishift", "crc"),
     ) -> ModuleRun:
         logged: list[str] = []
-        # Warnings and deprecations are process-wide in ansible-core: start each run clean.
+        # Warnings and deprecations are process-wide in ansible-core: start each run clean, and
+        # as a module (not the controller, which other tests' imports of ansible.errors turn on).
+        monkeypatch.setattr(_internal, "is_controller", False)
         monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
         monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kwargs: tool(args, **kwargs))
