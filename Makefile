@@ -41,7 +41,7 @@ export MESHLAB_KUBECONFIG_OPENSHIFT := $(CACHE_DIR)/cluster/openshift/kubeconfig
 ARTIFACTS_URL = $$(MESHLAB_CACHE_DIR=$(CACHE_DIR) tests/cluster/artifacts.sh url)
 export MESHLAB_ISTIO_VERSION := $(ISTIO_VERSION)
 
-.PHONY: lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
+.PHONY: teardown lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -63,14 +63,19 @@ $(COLLECTIONS_DIR)/.installed: $(VENV)/.installed requirements.yml tests/require
 setup: $(VENV)/.installed $(COLLECTIONS_DIR)/.installed ## Venv, Python packages, collections, this collection on the path
 
 LAB_ARGS ?=
-lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
-	ansible-playbook -i inventory/localhost.yml playbooks/site.yml -e minishift_provider=$(PROVIDER) \
-	  $(if $(filter kwok,$(PROVIDER)),-e minishift_kwok_bin_dir=$(LAB_BIN_DIR)) $(LAB_ARGS)
+KEEP_CLUSTER ?= 0
+# On the simulated cluster the lab takes its binaries and Istio release from this checkout's
+# build (tests/cluster): no download from the internet is needed.
+KWOK_LAB_ARGS = -e minishift_kwok_bin_dir=$(LAB_BIN_DIR) -e istio_version=$(ISTIO_VERSION) \
+	-e istio_download_base_url=$(ARTIFACTS_URL)
+PROVIDER_ARGS = -e minishift_provider=$(PROVIDER) $(if $(filter kwok,$(PROVIDER)),$(KWOK_LAB_ARGS))
 
-TEST_LAYERS ?= lint sanity unit syntax build test-cluster molecule-all
-test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, molecule
-	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
-	$(MAKE) -s test-env-down; exit $$rc
+lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin artifacts-up) ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
+	ansible-playbook -i inventory/localhost.yml playbooks/site.yml $(PROVIDER_ARGS) $(LAB_ARGS)
+
+teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (PROVIDER=..., KEEP_CLUSTER=1 keeps the VM/cluster)
+	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
+	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
 lint: setup ## yamllint + ansible-lint (production profile) + ruff
 	yamllint --strict .
