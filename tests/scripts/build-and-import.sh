@@ -16,7 +16,10 @@ log="$out/galaxy-importer.log"
 cfg="$out/galaxy-importer.cfg"
 # Run ansible-lint inside the importer like Galaxy does; no container engine, no network.
 printf '[galaxy-importer]\nRUN_ANSIBLE_LINT = True\nRUN_ANSIBLE_DOC = True\nCHECK_CHANGELOG = True\nLOG_LEVEL_MAIN = INFO\n' >"$cfg"
-(cd "$out" && GALAXY_IMPORTER_CONFIG="$cfg" python -m galaxy_importer.main "$tarball") >"$log" 2>&1 || {
+# Its ansible-lint copies the collection into ~/.ansible/collections, where the stale copy would
+# shadow the working tree for later runs: give it a home of its own.
+mkdir -p "$out/home"
+(cd "$out" && HOME="$out/home" GALAXY_IMPORTER_CONFIG="$cfg" python -m galaxy_importer.main "$tarball") >"$log" 2>&1 || {
   echo "build: galaxy-importer failed on $(basename "$tarball"):" >&2
   tail -n 40 "$log" >&2
   exit 1
