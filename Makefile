@@ -77,6 +77,11 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
+TEST_LAYERS ?= lint sanity unit syntax build test-cluster molecule-all
+test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, molecule
+	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
+	$(MAKE) -s test-env-down; exit $$rc
+
 lint: setup ## yamllint + ansible-lint (production profile) + ruff
 	yamllint --strict .
 	ansible-lint --profile production --offline
