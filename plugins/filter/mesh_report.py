@@ -35,7 +35,8 @@ def mesh_workloads(pods: list[dict], sidecar: str = "istio-proxy") -> list[dict]
     """One node per app (by the ``app`` label) in each namespace, from Pod objects.
 
     ``sidecar`` is true only when every pod of the app carries the sidecar container
-    (or an init container of that name, as native sidecars are)."""
+    (or an init container of that name, as native sidecars are). ``mesh`` is false for apps
+    that opt out with ``sidecar.istio.io/inject: "false"`` (label or annotation)."""
     if not isinstance(pods, list):
         raise AnsibleFilterError("mesh_workloads expects a list of Pod objects")
     nodes: dict[str, dict[str, Any]] = {}
@@ -46,6 +47,9 @@ def mesh_workloads(pods: list[dict], sidecar: str = "istio-proxy") -> list[dict]
             continue
         ns = meta.get("namespace", "default")
         spec = pod.get("spec") or {}
+        opted_out = (meta.get("labels") or {}).get("sidecar.istio.io/inject") == "false" or (
+            meta.get("annotations") or {}
+        ).get("sidecar.istio.io/inject") == "false"
         names = {c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])}
         conditions = (pod.get("status") or {}).get("conditions") or []
         ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
@@ -59,8 +63,10 @@ def mesh_workloads(pods: list[dict], sidecar: str = "istio-proxy") -> list[dict]
                 "pods": 0,
                 "ready": 0,
                 "service_account": spec.get("serviceAccountName", "default"),
+                "mesh": True,
             },
         )
+        node["mesh"] = node["mesh"] and not opted_out
         node["pods"] += 1
         node["ready"] += int(ready)
         node["sidecar"] = node["sidecar"] and sidecar in names

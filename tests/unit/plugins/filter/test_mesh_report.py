@@ -144,3 +144,12 @@ def test_filters_are_registered() -> None:
         "mesh_mermaid",
         "mesh_dot",
     }
+
+
+def test_workloads_that_opt_out_of_injection_are_outside_the_mesh() -> None:
+    client = pod("traffic", "traffic", sidecar=False)
+    client["metadata"]["labels"]["sidecar.istio.io/inject"] = "false"
+    nodes = {n["name"]: n for n in mr.mesh_workloads([client, pod("details", "bookinfo-details")])}
+    assert nodes["traffic"]["mesh"] is False
+    assert nodes["traffic"]["sidecar"] is False
+    assert nodes["details"]["mesh"] is True
