@@ -18,7 +18,7 @@ SYSTEM_PYTHON ?= python3
 PROVIDER ?= minishift
 S ?=
 # Molecule scenarios run by `make test`, in this order (each one `make molecule S=<name>`).
-SCENARIOS ?= base_image minishift kwok weave_scope istio
+SCENARIOS ?= base_image minishift kwok weave_scope istio default
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
