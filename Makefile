@@ -41,7 +41,7 @@ export MESHLAB_KUBECONFIG_OPENSHIFT := $(CACHE_DIR)/cluster/openshift/kubeconfig
 ARTIFACTS_URL = $$(MESHLAB_CACHE_DIR=$(CACHE_DIR) tests/cluster/artifacts.sh url)
 export MESHLAB_ISTIO_VERSION := $(ISTIO_VERSION)
 
-.PHONY: teardown lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
+.PHONY: integration teardown lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -77,8 +77,8 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-TEST_LAYERS ?= lint sanity unit syntax build test-cluster molecule-all
-test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, molecule
+TEST_LAYERS ?= lint sanity unit syntax build test-cluster integration molecule-all
+test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule
 	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
 	$(MAKE) -s test-env-down; exit $$rc
 
@@ -103,6 +103,9 @@ syntax: setup ## ansible-playbook --syntax-check on every playbook
 
 build: setup ## ansible-galaxy collection build + galaxy-importer on the tarball
 	tests/scripts/build-and-import.sh
+
+integration: setup lab-bin artifacts-build ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
+	pytest tests/integration -v -rs $(PYTEST_ARGS)
 
 docker-ready: host-deps ## Docker daemon answers (started if needed) and the Molecule base image exists
 	tests/scripts/ensure-docker.sh

@@ -7,7 +7,9 @@
 #   FLAVOR=kubernetes|openshift (default kubernetes); NODES=<fake nodes> (default 2)
 #   MESHLAB_APISERVER_PORT=<port>  fix the API server port (default: kwokctl picks a free one)
 #   MESHLAB_CLUSTER_TIMEOUT=<s>    bound for creating the control plane (default 180)
-# The kubeconfig is written to $MESHLAB_CACHE_DIR/cluster/<flavor>/kubeconfig.
+#   MESHLAB_CLUSTER_NAME=meshlab-<x> another cluster of that flavor, for tests that break or
+#                                  watch their own (default meshlab-<flavor>)
+# The kubeconfig is written to $MESHLAB_CACHE_DIR/cluster/<x>/kubeconfig (<x>: the flavor by default).
 # `status` exits 0 when up and healthy, 1 when stale (state left but not healthy), 3 when absent.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -33,10 +35,12 @@ if ! [[ "${NODES}" =~ ^[0-9]+$ ]] || ((NODES < 1 || NODES > 200)); then
   die "NODES='${NODES}' is not a number of nodes between 1 and 200"
 fi
 
-NAME="meshlab-${FLAVOR}"
+NAME="${MESHLAB_CLUSTER_NAME:-meshlab-${FLAVOR}}"
+[[ "${NAME}" =~ ^meshlab-[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$ ]] ||
+  die "MESHLAB_CLUSTER_NAME='${NAME}' must be meshlab-<lowercase letters, digits, dashes>"
 export KWOK_WORKDIR="${MESHLAB_CACHE_DIR}/kwok"
 STATE="${KWOK_WORKDIR}/clusters/${NAME}"
-OUT="${MESHLAB_CACHE_DIR}/cluster/${FLAVOR}"
+OUT="${MESHLAB_CACHE_DIR}/cluster/${NAME#meshlab-}"
 KUBECONFIG_PATH="${OUT}/kubeconfig"
 UP_TIMEOUT="${MESHLAB_CLUSTER_TIMEOUT:-180}"
 KWOKCTL="$(bin_path kwokctl)"
@@ -257,7 +261,7 @@ create() {
     --kwok-controller-binary "$(bin_path kwok)" \
     --kubeconfig "" --wait 120s --timeout "$((UP_TIMEOUT - 20))s" >"${OUT}/kwokctl-create.log" 2>&1; then
     tail -n 15 "${OUT}/kwokctl-create.log" >&2
-    local f failed="${MESHLAB_CACHE_DIR}/cluster/${FLAVOR}-failed"
+    local f failed="${MESHLAB_CACHE_DIR}/cluster/${NAME#meshlab-}-failed"
     rm -rf "${failed}"
     cp -r "${OUT}" "${failed}"
     if [[ -d "${STATE}/logs" ]]; then
