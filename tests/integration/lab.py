@@ -76,7 +76,9 @@ class Cluster:
     kubeconfig: Path
 
     def kubectl(self, *args, timeout=60, check=True) -> subprocess.CompletedProcess:
-        return run([KUBECTL, "--kubeconfig", self.kubeconfig, "--request-timeout=20s", *args], timeout=timeout, check=check)
+        return run(
+            [KUBECTL, "--kubeconfig", self.kubeconfig, "--request-timeout=20s", *args], timeout=timeout, check=check
+        )
 
     def sh(self, cmd: str, timeout=420, check=True) -> subprocess.CompletedProcess:
         return run(
@@ -99,9 +101,7 @@ class Cluster:
         return found
 
     def webhooks(self) -> set[str]:
-        out = self.kubectl(
-            "get", "mutatingwebhookconfigurations,validatingwebhookconfigurations", "-o", "name"
-        ).stdout
+        out = self.kubectl("get", "mutatingwebhookconfigurations,validatingwebhookconfigurations", "-o", "name").stdout
         return set(out.split())
 
     def crds(self, pattern: str = r"istio\.io$|weave") -> set[str]:
@@ -111,7 +111,9 @@ class Cluster:
 
 def start_cluster(flavor: str, suffix: str = "") -> Cluster:
     name = f"meshlab-{PREFIX}{suffix}-{flavor}"
-    cluster = Cluster(name=name, flavor=flavor, kubeconfig=CACHE_DIR / "cluster" / name.removeprefix("meshlab-") / "kubeconfig")
+    cluster = Cluster(
+        name=name, flavor=flavor, kubeconfig=CACHE_DIR / "cluster" / name.removeprefix("meshlab-") / "kubeconfig"
+    )
     cluster.sh("up")
     return cluster
 
