@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 TOPOLOGIES = ("pods", "services", "containers", "hosts", "kube-controllers")
 # Topologies whose rank is "<namespace>/<name>".
@@ -79,14 +79,6 @@ def topology_path(topology: str, namespaces: list[str] | None = None, include_ps
         query.append(("namespace", ",".join(sorted(set(namespaces)))))
     query.append(("pseudo", "show" if include_pseudo else "hide"))
     return f"/api/topology/{topology}?{urlencode(query, safe=',')}"
-
-
-def service_proxy_prefix(namespace: str, service: str, port: int | str) -> str:
-    """The API server's service proxy path in front of Scope's API (no exposure needed)."""
-    return (
-        f"/api/v1/namespaces/{quote(namespace, safe='')}/services/{quote(service, safe='')}:{quote(str(port), safe='')}"
-        "/proxy"
-    )
 
 
 def is_pseudo(node_id: str, summary: dict[str, Any]) -> bool:

@@ -132,9 +132,7 @@ api_groups:
 """
 
 import json
-import os
 import traceback
-from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.cluster import (
@@ -145,9 +143,14 @@ from ansible_collections.meshlab.service_mesh.plugins.module_utils.cluster impor
     platform_from_groups,
     routing_suffix_from_ingress,
 )
+from ansible_collections.meshlab.service_mesh.plugins.module_utils.kube_api import (
+    KubeApiError,
+    new_api_client,
+    raw_get,
+)
 
 try:
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     HAS_KUBERNETES = True
@@ -159,14 +162,10 @@ except ImportError:
 
 def _raw_get(api_client, path, timeout):
     """GET a path that has no generated API class (``/version/openshift``)."""
-    conf = api_client.configuration
-    headers = {"Accept": "application/json"}
-    for setting in conf.auth_settings().values():
-        if setting.get("in") == "header" and setting.get("value"):
-            headers[setting["key"]] = setting["value"]
-    resp = api_client.rest_client.request("GET", conf.host + path, headers=headers, _request_timeout=timeout)
-    data = resp.data if hasattr(resp, "data") and resp.data is not None else resp.read()
-    return json.loads(data)
+    status, reason, raw = raw_get(api_client, path, timeout)
+    if status >= 400:
+        raise KubeApiError(f"GET {path}: HTTP {status} {reason}")
+    return json.loads(raw)
 
 
 def _get_cluster_object(custom, group, plural, name, timeout):
@@ -213,22 +212,11 @@ def main():
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
 
     p = module.params
-    kubeconfig = p["kubeconfig"] or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-    kubeconfig = kubeconfig or str(Path.home() / ".kube" / "config")
     timeout = p["request_timeout"]
-    if not os.path.isfile(kubeconfig):
-        module.fail_json(msg=f"kubeconfig {kubeconfig} does not exist")
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        names = [c["name"] for c in contexts or []]
-        context = p["context"] or (active or {}).get("name")
-        if not context or context not in names:
-            module.fail_json(
-                msg=f"context {context!r} is not in {kubeconfig}; contexts there: {', '.join(names) or 'none'}"
-            )
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context, persist_config=False)
-    except config.ConfigException as exc:
-        module.fail_json(msg=f"cannot read kubeconfig {kubeconfig}: {exc}")
+        api_client, kubeconfig, context = new_api_client(p["kubeconfig"], p["context"])
+    except KubeApiError as exc:
+        module.fail_json(msg=str(exc))
 
     api_url = api_client.configuration.host
     try:

@@ -226,34 +226,28 @@ edge_count:
 """
 
 import json
-import os
-import traceback
-from pathlib import Path
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
+from ansible_collections.meshlab.service_mesh.plugins.module_utils.kube_api import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    KubeApiError,
+    new_api_client,
+    raw_get,
+    service_proxy_prefix,
+)
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.scope import (
     TOPOLOGIES,
     ScopeFormatError,
     parse_topology,
     pod_namespaces,
     select_nodes,
-    service_proxy_prefix,
     summarize,
     topology_path,
 )
-
-try:
-    from kubernetes import config
-    from kubernetes.client.rest import ApiException
-
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
-except ImportError:
-    HAS_KUBERNETES = False
-    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
 
 
 class ScopeUnreachable(Exception):
@@ -308,21 +302,10 @@ class ProxyFetcher:
 
     def __init__(self, module: AnsibleModule) -> None:
         p = module.params
-        kubeconfig = p["kubeconfig"] or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        kubeconfig = kubeconfig or str(Path.home() / ".kube" / "config")
-        if not os.path.isfile(kubeconfig):
-            raise ScopeUnreachable(f"kubeconfig {kubeconfig} does not exist")
         try:
-            contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-            names = [c["name"] for c in contexts or []]
-            context = p["context"] or (active or {}).get("name")
-            if not context or context not in names:
-                raise ScopeUnreachable(
-                    f"context {context!r} is not in {kubeconfig}; contexts there: {', '.join(names) or 'none'}"
-                )
-            self.api = config.new_client_from_config(config_file=kubeconfig, context=context, persist_config=False)
-        except config.ConfigException as exc:
-            raise ScopeUnreachable(f"cannot read kubeconfig {kubeconfig}: {exc}") from exc
+            self.api, _path, _context = new_api_client(p["kubeconfig"], p["context"])
+        except KubeApiError as exc:
+            raise ScopeUnreachable(str(exc)) from exc
         self.prefix = service_proxy_prefix(p["scope_namespace"], p["service"], p["service_port"])
         self.scope_namespace = p["scope_namespace"]
         self.timeout = p["request_timeout"]
@@ -330,30 +313,14 @@ class ProxyFetcher:
     def where(self, path: str) -> str:
         return self.api.configuration.host + self.prefix + path
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        for setting in self.api.configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        return headers
-
     def get(self, path: str) -> Any:
         url = self.where(path)
-        status: int | None = None
-        reason = body = ""
         try:
-            resp = self.api.rest_client.request("GET", url, headers=self._headers(), _request_timeout=self.timeout)
-            # Older clients preload .data and raise on HTTP errors; newer ones (37) do neither.
-            raw = resp.data if getattr(resp, "data", None) is not None else resp.read()
-            if getattr(resp, "status", 200) >= 400:
-                status, reason, body = resp.status, resp.reason, to_text(raw, errors="surrogate_or_replace")
-        except ApiException as exc:
-            if not exc.status:
-                raise ScopeUnreachable(f"cannot reach the API server for {url}: {exc.reason}") from exc
-            status, reason, body = exc.status, exc.reason, to_text(exc.body or "", errors="surrogate_or_replace")
-        except Exception as exc:  # connection errors of the API server itself
-            raise ScopeUnreachable(f"cannot reach the API server for {url}: {exc}") from exc
-        if status is not None:
+            status, reason, raw = raw_get(self.api, self.prefix + path, self.timeout)
+        except KubeApiError as exc:
+            raise ScopeUnreachable(str(exc)) from exc
+        if status >= 400:
+            body = to_text(raw, errors="surrogate_or_replace")
             raise ScopeUnreachable(
                 f"Scope did not answer through the API server's service proxy ({url}): HTTP {status} {reason}: "
                 f"{body.strip()[:300]} (is Scope running? kubectl -n {self.scope_namespace} get pods,endpoints)"

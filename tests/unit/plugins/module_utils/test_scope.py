@@ -267,13 +267,6 @@ def test_topology_path_refuses_unknown_topologies() -> None:
         s.topology_path("processes")
 
 
-def test_service_proxy_prefix() -> None:
-    assert s.service_proxy_prefix("weave", "weave-scope-app", 80) == (
-        "/api/v1/namespaces/weave/services/weave-scope-app:80/proxy"
-    )
-    assert s.service_proxy_prefix("lab scope", "app", "http").startswith("/api/v1/namespaces/lab%20scope/")
-
-
 # --- parsing -------------------------------------------------------------------------------
 
 
