@@ -41,7 +41,7 @@ export MESHLAB_KUBECONFIG_OPENSHIFT := $(CACHE_DIR)/cluster/openshift/kubeconfig
 ARTIFACTS_URL = $$(MESHLAB_CACHE_DIR=$(CACHE_DIR) tests/cluster/artifacts.sh url)
 export MESHLAB_ISTIO_VERSION := $(ISTIO_VERSION)
 
-.PHONY: integration teardown lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
+.PHONY: bench integration teardown lab-bin cluster-bin-dir test-env-up test-env-down help setup host-deps lab test lint sanity unit syntax build molecule molecule-all docker-ready clean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -77,7 +77,7 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-TEST_LAYERS ?= lint sanity unit syntax build test-cluster integration molecule-all
+TEST_LAYERS ?= lint docs-check sanity unit syntax build ee test-cluster integration molecule-all
 test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule
 	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
 	$(MAKE) -s test-env-down; exit $$rc
@@ -104,8 +104,37 @@ syntax: setup ## ansible-playbook --syntax-check on every playbook
 build: setup ## ansible-galaxy collection build + galaxy-importer on the tarball
 	tests/scripts/build-and-import.sh
 
+.PHONY: docs docs-check ee
+docs: setup ## Regenerate README.md's role variable tables from roles/*/meta/argument_specs.yml
+	$(PYTHON) tests/scripts/role_docs.py --write
+
+docs-check: setup ## README.md's role variable tables match the argument specs
+	$(PYTHON) tests/scripts/role_docs.py --check
+
+# The execution environment's build context (no image build, no network), then what it must hold.
+EE_CONTEXT := $(CACHE_DIR)/ee
+ee: setup ## ansible-builder create for execution-environment.yml, then check the build context
+	rm -rf $(EE_CONTEXT)
+	ansible-builder create -f execution-environment.yml --context $(EE_CONTEXT) --output-filename Containerfile -v 1
+	test -s $(EE_CONTEXT)/Containerfile
+	grep -q '^ARG EE_BASE_IMAGE="quay.io/fedora/fedora:42"' $(EE_CONTEXT)/Containerfile
+	grep -q '^ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.19,<2.20 ' $(EE_CONTEXT)/Containerfile
+	cmp requirements.yml $(EE_CONTEXT)/_build/requirements.yml
+	cmp meta/ee-requirements.txt $(EE_CONTEXT)/_build/requirements.txt
+	cmp bindep.txt $(EE_CONTEXT)/_build/bindep.txt
+	@# Installed into an EE, this collection declares its own needs (meta/execution-environment.yml):
+	@$(PYTHON) $(EE_CONTEXT)/_build/scripts/introspect.py introspect $(COLLECTIONS_DIR) >$(EE_CONTEXT)/introspect.yml
+	grep -q "^- 'kubernetes.*from collection meshlab.service_mesh'" $(EE_CONTEXT)/introspect.yml
+	grep -q "^- 'graphviz.*from collection meshlab.service_mesh'" $(EE_CONTEXT)/introspect.yml
+	@echo "ee: build context in $(EE_CONTEXT): Containerfile, requirements.yml, requirements.txt, bindep.txt; introspection finds this collection's needs"
+
 integration: setup lab-bin artifacts-build ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
 	pytest tests/integration -v -rs $(PYTEST_ARGS)
+
+BENCH_RUNS ?= 3
+bench: setup lab-bin artifacts-up ## Benchmark on the simulated cluster: site first run, no-op re-run, kubectl+istioctl baseline (BENCH_RUNS=3); docs/bench.md
+	$(PYTHON) tests/scripts/bench.py --runs $(BENCH_RUNS) --istio-version $(ISTIO_VERSION) \
+	  --istio-base-url "$(ARTIFACTS_URL)" $(BENCH_ARGS)
 
 docker-ready: host-deps ## Docker daemon answers (started if needed) and the Molecule base image exists
 	tests/scripts/ensure-docker.sh

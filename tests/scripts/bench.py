@@ -1,0 +1,472 @@
+#!/usr/bin/env python3
+"""Benchmark of the lab on the simulated cluster (issue 7): `make bench [BENCH_RUNS=3]`.
+
+Per run, on clusters of its own (provider kwok, cluster names bench-<id>-<run><a|c>, own kwok
+workdir, kubeconfig folder, report folder and fact cache, as molecule/default does):
+
+  (a) first converge of playbooks/site.yml,
+  (b) the no-op re-run of site.yml (changed=0 is checked and reported),
+  (c) the baseline on another fresh cluster: the very objects the roles made on (a)'s cluster
+      (label app.kubernetes.io/part-of=meshlab; BookInfo already carries its sidecars, as the
+      role injected them) applied with `kubectl apply --server-side`, plus `istioctl install`
+      of the IstioOperator the istio role recorded (ConfigMap istio-system/meshlab-istio),
+      with the istioctl binary and flags the role uses.
+
+Cluster creation is not timed, in (a) nor in (c): each cluster is created first (site.yml
+--tags cluster, untimed), so (a) times site.yml with the cluster already there and its
+cluster stage only checks it. Prints medians, ratios, the goals, the slowest tasks of (a) and
+(b) (ansible.posix.profile_tasks), writes docs/bench.md and deletes its clusters at the end,
+also on failure or interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LABEL = "app.kubernetes.io/part-of=meshlab"
+GOAL_NOOP = 0.25  # (b)/(a)
+GOAL_BASELINE = 2.0  # (a)/(c)
+TOP_TASKS = 15
+# Kinds a controller derives from the objects the roles made (they copy the labels): not applied.
+DERIVED_KINDS = {"Endpoints", "EndpointSlice", "Event", "ControllerRevision", "ReplicaSet", "Pod"}
+DROP_ANNOTATIONS = {
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+    "deprecated.daemonset.template.generation",
+}
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
+PROFILE_LINE = re.compile(r"^(?P<name>\S.*?) -*\s?(?P<secs>\d+\.\d+)s$")
+
+
+def log(msg: str) -> None:
+    print(f"bench {time.strftime('%H:%M:%S')}: {msg}", flush=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.bin_dir = Path(os.environ.get("MESHLAB_KWOK_BIN_DIR") or REPO / ".cache/bin/lab")
+        self.kubectl = str(self.bin_dir / "kubectl")
+        self.kwokctl = str(self.bin_dir / "kwokctl")
+        self.bench_id = time.strftime("%Y%m%d%H%M%S")
+        self.root = Path(args.workdir or REPO / ".cache/bench") / self.bench_id
+        self.clusters: list[tuple[str, Path]] = []  # (name, dir) of every cluster made
+
+    # --- clusters -------------------------------------------------------------------------
+    def cluster_dirs(self, name: str) -> dict[str, Path]:
+        base = self.root / name
+        return {
+            "base": base,
+            "kwok": base / "kwok",
+            "kube": base / "kube",
+            "report": base / "report",
+            "facts": base / "facts",
+            "logs": base / "logs",
+        }
+
+    def site_env_and_vars(self, name: str) -> tuple[dict[str, str], Path]:
+        d = self.cluster_dirs(name)
+        for key in ("kube", "report", "facts", "logs"):
+            d[key].mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            {
+                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(d["facts"]),
+                "MESHLAB_REPORT_DIR": str(d["report"]),
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+                "PROFILE_TASKS_SORT_ORDER": "descending",
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "COLUMNS": "160",
+            }
+        )
+        extra = {
+            "minishift_provider": "kwok",
+            "minishift_kwok_bin_dir": str(self.bin_dir),
+            "minishift_kwok_cluster_name": name,
+            "minishift_kwok_workdir": str(d["kwok"]),
+            "minishift_kubeconfig_dir": str(d["kube"]),
+            "istio_version": self.args.istio_version,
+            "istio_download_base_url": self.args.istio_base_url,
+            "site_report_dir": str(d["report"]),
+        }
+        vars_file = d["base"] / "extra-vars.json"
+        vars_file.write_text(json.dumps(extra, indent=2) + "\n")
+        return env, vars_file
+
+    def kubeconfig(self, name: str) -> str:
+        return str(self.cluster_dirs(name)["kube"] / f"kwok-{name}.yaml")
+
+    def site(self, name: str, label: str, tags: str | None = None) -> dict:
+        """Run site.yml for cluster `name`; return wall time, recap and profile."""
+        env, vars_file = self.site_env_and_vars(name)
+        cmd = ["ansible-playbook", "-i", "inventory/localhost.yml", "playbooks/site.yml", "-e", f"@{vars_file}"]
+        if tags:
+            cmd += ["--tags", tags]
+        log_file = self.cluster_dirs(name)["logs"] / f"{label}.log"
+        start = time.monotonic()
+        with log_file.open("w") as out:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+        elapsed = time.monotonic() - start
+        text = log_file.read_text(errors="replace")
+        if proc.returncode != 0:
+            tail = "\n".join(text.splitlines()[-40:])
+            raise RuntimeError(
+                f"site.yml ({label}, cluster {name}) failed with rc={proc.returncode}; log {log_file}:\n{tail}"
+            )
+        recap = {}
+        for line in text.splitlines():
+            m = RECAP.match(line.strip())
+            if m:
+                recap = dict(
+                    zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, m.groups()), strict=True)
+                )
+        return {"seconds": elapsed, "recap": recap, "profile": parse_profile(text), "log": str(log_file)}
+
+    def create_cluster(self, name: str) -> None:
+        self.clusters.append((name, self.cluster_dirs(name)["kwok"]))
+        log(f"cluster {name}: created (untimed: site.yml --tags cluster)")
+        self.site(name, "create", tags="cluster")
+
+    def delete_cluster(self, name: str, kwok_dir: Path) -> None:
+        env = dict(os.environ, KWOK_WORKDIR=str(kwok_dir))
+        listed = subprocess.run([self.kwokctl, "get", "clusters"], env=env, capture_output=True, text=True, check=False)
+        if name not in listed.stdout.split():
+            return
+        subprocess.run(
+            [self.kwokctl, "--name", name, "delete", "cluster", "--kubeconfig", self.kubeconfig(name)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        log(f"cluster {name}: deleted")
+
+    def delete_all(self) -> None:
+        while self.clusters:
+            name, kwok_dir = self.clusters.pop()
+            try:
+                self.delete_cluster(name, kwok_dir)
+            except OSError as err:  # keep deleting the others
+                log(f"cluster {name}: delete failed: {err}")
+
+    # --- the baseline -------------------------------------------------------------------------
+    def kc(self, name: str, *argv: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [self.kubectl, "--kubeconfig", self.kubeconfig(name), *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(argv)} failed: {proc.stderr.strip()}")
+        return proc
+
+    def export(self, name: str, out_dir: Path) -> dict:
+        """The objects the roles made on cluster `name`, cleaned of server fields, and the IstioOperator."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        kinds = self.kc(name, "api-resources", "--verbs=list,get", "-o", "name").stdout.split()
+        listed = json.loads(self.kc(name, "get", ",".join(kinds), "-A", "-l", LABEL, "-o", "json").stdout)["items"]
+        objects = []
+        for obj in listed:
+            meta = obj.get("metadata", {})
+            if obj.get("kind") in DERIVED_KINDS or meta.get("ownerReferences"):
+                continue
+            objects.append(clean(obj))
+        objects.sort(
+            key=lambda o: (
+                o["kind"] != "Namespace",
+                o["kind"],
+                o["metadata"].get("namespace", ""),
+                o["metadata"]["name"],
+            )
+        )
+        record = self.kc(name, "-n", "istio-system", "get", "configmap", "meshlab-istio", "-o", "json")
+        record_data = json.loads(record.stdout)["data"]
+        iop = out_dir / "istiooperator.yaml"
+        iop.write_text(record_data["istiooperator.yaml"])
+        # Istio's own kinds (*.istio.io) exist only once istioctl has installed the CRDs.
+        istio_kinds = [o for o in objects if o["apiVersion"].split("/")[0].endswith(".istio.io")]
+        plain = [o for o in objects if o not in istio_kinds]
+        files = {"plain": out_dir / "objects.json", "istio": out_dir / "istio-objects.json"}
+        files["plain"].write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": plain}, indent=1))
+        files["istio"].write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": istio_kinds}, indent=1))
+        counts: dict[str, int] = {}
+        for o in objects:
+            counts[o["kind"]] = counts.get(o["kind"], 0) + 1
+        return {
+            "files": files,
+            "iop": iop,
+            "version": record_data.get("version", ""),
+            "count": len(objects),
+            "kinds": counts,
+            "namespaces": sorted({o["metadata"].get("namespace", "") for o in objects} - {""}),
+            "injected": sum(
+                1
+                for o in objects
+                if o["kind"] == "Deployment"
+                and any(c.get("name") == "istio-proxy" for c in o["spec"]["template"]["spec"].get("containers", []))
+            ),
+        }
+
+    def istioctl(self, version: str) -> str:
+        """The binary the istio role runs: istio_bin_dir/istioctl-<version> (istio_bin_dir defaults to ~/.local/bin)."""
+        path = Path.home() / ".local/bin" / f"istioctl-{version}"
+        if not os.access(path, os.X_OK):
+            raise RuntimeError(f"{path} (the istio role's istioctl) is missing: run (a) first")
+        return str(path)
+
+    def baseline(self, name: str, exported: dict) -> dict:
+        kubeconfig = self.kubeconfig(name)
+        context = f"kwok-{name}"
+        kube = ["--kubeconfig", kubeconfig, "--context", context]
+        apply = [self.kubectl, *kube, "apply", "--server-side", "-f"]
+        install = [
+            self.istioctl(exported["version"]),
+            "install",
+            "--skip-confirmation",
+            "--filename",
+            str(exported["iop"]),
+        ]
+        steps = [
+            ("apply objects", [*apply, str(exported["files"]["plain"])]),
+            ("istioctl install", [*install, "--readiness-timeout", "300s", *kube]),
+            ("apply Istio objects", [*apply, str(exported["files"]["istio"])]),
+        ]
+        times = {}
+        for label, cmd in steps:
+            start = time.monotonic()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+            times[label] = time.monotonic() - start
+            if proc.returncode != 0:
+                raise RuntimeError(f"baseline {label} failed (rc {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        # What the roles also do: wait until the Deployments and DaemonSets are rolled out.
+        start = time.monotonic()
+        self.kc(
+            name, "wait", "--for=condition=Available", "deployment", "-A", "-l", LABEL, "--timeout=600s", timeout=700
+        )
+        times["rollout wait"] = time.monotonic() - start
+        return {
+            "seconds": sum(v for k, v in times.items() if k != "rollout wait"),
+            "with_wait": sum(times.values()),
+            "steps": times,
+        }
+
+    # --- one run ------------------------------------------------------------------------------
+    def run_once(self, i: int) -> dict:
+        lab, base = f"bench-{self.bench_id[-6:]}-{i}a", f"bench-{self.bench_id[-6:]}-{i}c"
+        self.create_cluster(lab)
+        log(f"run {i}: (a) first converge of site.yml on {lab}")
+        first = self.site(lab, "a-first")
+        log(f"run {i}: (a) {first['seconds']:.1f}s {first['recap']}")
+        log(f"run {i}: (b) no-op re-run")
+        noop = self.site(lab, "b-noop")
+        log(f"run {i}: (b) {noop['seconds']:.1f}s {noop['recap']}")
+        exported = self.export(lab, self.root / lab / "export")
+        log(f"run {i}: exported {exported['count']} objects {exported['kinds']} + the IstioOperator")
+        self.delete_cluster(*self.clusters.pop())
+        self.create_cluster(base)
+        log(f"run {i}: (c) baseline on {base}")
+        c = self.baseline(base, exported)
+        log(f"run {i}: (c) {c['seconds']:.1f}s (+ rollout wait {c['steps']['rollout wait']:.1f}s) {c['steps']}")
+        self.delete_cluster(*self.clusters.pop())
+        return {
+            "a": first,
+            "b": noop,
+            "c": c,
+            "export": {k: v for k, v in exported.items() if k not in ("files", "iop")},
+        }
+
+
+def clean(obj: dict) -> dict:
+    """An object as one would write it: no status, no server-set metadata or allocated fields."""
+    obj = json.loads(json.dumps(obj))
+    obj.pop("status", None)
+    meta = obj["metadata"]
+    kept = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta}
+    if "annotations" in kept:
+        kept["annotations"] = {k: v for k, v in kept["annotations"].items() if k not in DROP_ANNOTATIONS}
+        if not kept["annotations"]:
+            del kept["annotations"]
+    obj["metadata"] = kept
+    spec = obj.get("spec")
+    if obj["kind"] == "Service" and isinstance(spec, dict):
+        for key in ("clusterIP", "clusterIPs", "healthCheckNodePort"):
+            spec.pop(key, None)
+        for port in spec.get("ports", []):
+            port.pop("nodePort", None)
+    if obj["kind"] == "Namespace":
+        obj.pop("spec", None)
+    return obj
+
+
+def parse_profile(text: str) -> list[tuple[str, float]]:
+    """Task timings from ansible.posix.profile_tasks' recap (after the PLAY RECAP)."""
+    lines = text.splitlines()
+    try:
+        start = max(i for i, line in enumerate(lines) if line.startswith("PLAY RECAP"))
+    except ValueError:
+        return []
+    out = []
+    for line in lines[start + 1 :]:
+        m = PROFILE_LINE.match(line.rstrip())
+        if m and not RECAP.match(line.strip()):
+            out.append((m.group("name").strip(), float(m.group("secs"))))
+    return out
+
+
+def median_profile(profiles: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """Per task name: the median of its summed time over the runs."""
+    totals: list[dict[str, float]] = []
+    for prof in profiles:
+        per: dict[str, float] = {}
+        for name, secs in prof:
+            per[name] = per.get(name, 0.0) + secs
+        totals.append(per)
+    names = {n for t in totals for n in t}
+    med = {n: statistics.median([t.get(n, 0.0) for t in totals]) for n in names}
+    return sorted(med.items(), key=lambda kv: -kv[1])
+
+
+def render(results: list[dict], bench: Bench, load: dict, note: str) -> str:
+    med = {k: statistics.median([r[k]["seconds"] for r in results]) for k in ("a", "b", "c")}
+    c_wait = statistics.median([r["c"]["with_wait"] for r in results])
+    ratio_ac, ratio_ba = med["a"] / med["c"], med["b"] / med["a"]
+    noop_changed = [r["b"]["recap"].get("changed") for r in results]
+    tasks_a = [r["a"]["recap"].get("ok", 0) + r["a"]["recap"].get("skipped", 0) for r in results]
+    tasks_b = [r["b"]["recap"].get("ok", 0) + r["b"]["recap"].get("skipped", 0) for r in results]
+    ex = results[-1]["export"]
+    fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    md = [
+        "# Benchmark: the lab on the simulated cluster",
+        "",
+        f"`make bench BENCH_RUNS={len(results)}` ({', '.join(map(str, [len(results)]))} runs), "
+        f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, Istio {ex.get('version', '?')}.",
+        f"Load average at start / end: {load['start']} / {load['end']}." + (f" {note}" if note else ""),
+        "",
+        "Each run uses clusters of its own (provider kwok, 2 fake nodes, own kwok workdir, kubeconfig, report folder "
+        "and fact cache). **Cluster creation is not timed**, in (a) nor in (c): each cluster is created first (site.yml"
+        " `--tags cluster`, untimed); (a) and (b) then time the whole site.yml, whose cluster stage only checks the "
+        "running cluster.",
+        "",
+        "| measure | what | median s | runs s |",
+        "| --- | --- | ---: | --- |",
+        f"| (a) | site.yml, first converge (cluster already up) | {med['a']:.1f} | "
+        f"{fmt([r['a']['seconds'] for r in results])} |",
+        f"| (b) | site.yml again, no-op (changed: {', '.join(map(str, noop_changed))}) | {med['b']:.1f} | "
+        f"{fmt([r['b']['seconds'] for r in results])} |",
+        f"| (c) | baseline: `kubectl apply --server-side` of the same {ex['count']} objects + `istioctl install` "
+        f"of the same IstioOperator, fresh cluster | {med['c']:.1f} | {fmt([r['c']['seconds'] for r in results])} |",
+        f"| (c+w) | (c) plus `kubectl wait --for=condition=Available` of the Deployments (the roles wait too) | "
+        f"{c_wait:.1f} | {fmt([r['c']['with_wait'] for r in results])} |",
+        "",
+        "| ratio | value | goal | met |",
+        "| --- | ---: | ---: | --- |",
+        f"| (a)/(c) | {ratio_ac:.2f} | ≤ {GOAL_BASELINE} | {'yes' if ratio_ac <= GOAL_BASELINE else 'NO'} |",
+        f"| (a)/(c+w) | {med['a'] / c_wait:.2f} | (for information) | |",
+        f"| (b)/(a) | {ratio_ba:.2f} | ≤ {GOAL_NOOP} | {'yes' if ratio_ba <= GOAL_NOOP else 'NO'} |",
+        "",
+        f"No-op run: changed={', '.join(map(str, noop_changed))} "
+        f"({'idempotent' if all(c == 0 for c in noop_changed) else 'NOT idempotent: see the logs'}); "
+        f"tasks run (ok+skipped) in (a): {fmt(tasks_a).replace('.0', '')}, in (b): {fmt(tasks_b).replace('.0', '')}.",
+        "",
+        f"Baseline objects ({ex['count']}, labelled `{LABEL}`, without what controllers derive from them): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(ex["kinds"].items()))
+        + f"; namespaces {', '.join(ex['namespaces'])}; {ex['injected']} Deployments carry the istio-proxy sidecar "
+        "(injected by the role with `istioctl kube-inject`, applied as such). Baseline steps, median s: "
+        + ", ".join(
+            f"{k} {statistics.median([r['c']['steps'][k] for r in results]):.1f}" for k in results[-1]["c"]["steps"]
+        )
+        + ".",
+    ]
+    for key, title in (("a", "(a) first converge"), ("b", "(b) no-op re-run")):
+        md += [
+            "",
+            f"## The {TOP_TASKS} slowest tasks of {title} (median s over the runs, ansible.posix.profile_tasks)",
+            "",
+        ]
+        md += ["| s | task |", "| ---: | --- |"]
+        for name, secs in median_profile([r[key]["profile"] for r in results])[:TOP_TASKS]:
+            md.append(f"| {secs:.2f} | {name.replace('|', '/')} |")
+    return "\n".join(md) + "\n"
+
+
+START, END = "<!-- bench:start (tests/scripts/bench.py writes this part) -->", "<!-- bench:end -->"
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """Replace the part between the markers (the rest of the file is kept), or write the whole file."""
+    block = f"{START}\n{text}{END}\n"
+    old = path.read_text() if path.exists() else ""
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        path.write_text(head + block + rest.split(END, 1)[1].lstrip("\n"))
+    else:
+        path.write_text(block)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    parser.add_argument("--istio-version", default=os.environ.get("MESHLAB_ISTIO_VERSION", ""))
+    parser.add_argument("--istio-base-url", required=True, help="the local artifact server's Istio base URL")
+    parser.add_argument("--workdir", default="", help="default: .cache/bench")
+    parser.add_argument("--output", default=str(REPO / "docs/bench.md"), help="Markdown table ('' : do not write)")
+    parser.add_argument("--note", default="", help="a sentence added to the output, e.g. other work on the machine")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the run folders (logs, exported objects)")
+    args = parser.parse_args()
+    if shutil.which("ansible-playbook") is None:
+        print("bench: ansible-playbook is not on PATH (make setup)", file=sys.stderr)
+        return 2
+    bench = Bench(args)
+    bench.root.mkdir(parents=True, exist_ok=True)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    log(f"{args.runs} run(s); work folder {bench.root}; load average {load_start}")
+    results = []
+    try:
+        for i in range(1, args.runs + 1):
+            results.append(bench.run_once(i))
+    except (RuntimeError, KeyboardInterrupt, subprocess.TimeoutExpired) as err:
+        log(f"FAILED: {err}")
+        return 1
+    finally:
+        bench.delete_all()
+    load = {"start": load_start, "end": ", ".join(f"{x:.2f}" for x in os.getloadavg())}
+    (bench.root / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    text = render(results, bench, load, args.note)
+    print()
+    print(text)
+    if args.output:
+        write_between_markers(Path(args.output), text)
+        log(f"written to {args.output}")
+    if not args.keep_logs:
+        for name in list(bench.root.iterdir()):
+            if name.is_dir():
+                shutil.rmtree(name / "kwok", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
