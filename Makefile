@@ -23,6 +23,10 @@ SCENARIOS ?= base_image minishift kwok weave_scope istio default
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# ansible-lint and Molecule install a copy of this collection into ANSIBLE_HOME/collections and
+# put it first on the path: keep that copy inside the checkout's cache, never in ~/.ansible
+# (a stale copy there would shadow the working tree, in this checkout and in others).
+export ANSIBLE_HOME := $(CACHE_DIR)/ansible-home
 export MESHLAB_CACHE_DIR := $(CACHE_DIR)
 export PY_COLORS := 0
 export ANSIBLE_FORCE_COLOR := 0
@@ -83,6 +87,7 @@ test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, in
 	$(MAKE) -s test-env-down; exit $$rc
 
 lint: setup ## yamllint + ansible-lint (production profile) + ruff
+	rm -rf $(ANSIBLE_HOME)/collections/ansible_collections/meshlab
 	yamllint --strict .
 	ansible-lint --profile production --offline
 	ruff check plugins tests molecule

@@ -89,7 +89,7 @@ attributes:
     support: full
 notes:
   - Kiali's C(anonymous) strategy (the Istio sample addon) needs no login. Other strategies need a
-    token: reach Kiali through O(url) behind a proxy that adds it.
+    token; reach Kiali through O(url) behind a proxy that adds it.
 seealso:
   - name: Kiali graph API
     description: The graph endpoint and its parameters.
