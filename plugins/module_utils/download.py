@@ -1,0 +1,379 @@
+# Copyright: meshlab.service_mesh contributors
+# Apache License 2.0 (see LICENSE)
+"""Downloads that are verified before they land, retried with exponential backoff, bounded in time.
+
+What is retried: connection errors, timeouts, a body cut short, HTTP 5xx and 429. What is not:
+other HTTP errors (404, 403, ...), a TLS certificate that does not verify, and a sha256 mismatch
+of a body received in full (tampered or corrupt, not transient). Every attempt is recorded.
+
+``timeout`` bounds one attempt in all (connecting, waiting for the answer, reading the body), so
+one fetch takes at most ``attempts * timeout + sum(waits)`` seconds, where the wait after attempt
+``n`` is ``min(delay * backoff ** (n - 1), max_delay)``.
+
+Requests go through :func:`ansible.module_utils.urls.open_url`, so proxies (``*_proxy``
+environment variables), TLS verification and the user agent behave as in ``get_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import ssl
+import time
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from ansible.module_utils.urls import open_url
+
+SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+CHUNK_SIZE = 64 * 1024
+# A checksum file larger than this is not a checksum file.
+CHECKSUM_FILE_LIMIT = 1024 * 1024
+# Schemes whose successful responses carry no HTTP status.
+STATUSLESS_SCHEMES = frozenset({"file", "ftp"})
+
+
+def is_retryable_status(status: int) -> bool:
+    """5xx and 429 Too Many Requests may heal; other HTTP errors do not."""
+    return status == 429 or 500 <= status <= 599
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often, how patiently and how long apart a URL is asked for."""
+
+    attempts: int
+    delay: float
+    backoff: float
+    max_delay: float
+    timeout: float
+
+    def wait_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next one."""
+        return min(self.delay * self.backoff ** (attempt - 1), self.max_delay)
+
+    def waits(self) -> list[float]:
+        return [self.wait_after(n) for n in range(1, self.attempts)]
+
+    def bound(self) -> float:
+        """The most seconds one fetch may take: every attempt timing out, every wait taken."""
+        return self.attempts * self.timeout + sum(self.waits())
+
+    def describe_bound(self) -> str:
+        waits = self.waits()
+        return (
+            f"{self.attempts} attempt(s) x {_seconds(self.timeout)} s timeout + "
+            f"{_seconds(sum(waits))} s of waits ({', '.join(_seconds(w) for w in waits) or 'none'}) "
+            f"= {_seconds(self.bound())} s"
+        )
+
+
+@dataclass
+class Attempt:
+    """One request and how it ended."""
+
+    url: str
+    attempt: int
+    status: int | None
+    error: str | None
+    seconds: float
+    wait: float | None = None
+    retryable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "attempt": self.attempt,
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            "wait": None if self.wait is None else round(self.wait, 3),
+            "retryable": self.retryable,
+        }
+
+
+class DownloadError(Exception):
+    """The download failed for good; the message says why and what was tried."""
+
+    def __init__(self, msg: str, *, kind: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.kind = kind
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, status: int | None, error: str, retryable: bool) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.retryable = retryable
+
+
+class ChecksumMismatchError(Exception):
+    """A body received in full does not have the expected sha256."""
+
+    def __init__(self, expected: str, actual: str, size: int) -> None:
+        super().__init__(f"sha256 {actual} is not the expected {expected}")
+        self.expected = expected
+        self.actual = actual
+        self.size = size
+
+
+def parse_checksum_spec(spec: str) -> tuple[str | None, str | None]:
+    """``sha256:<hex>`` -> (hex, None); ``sha256:<url>`` -> (None, url). Raises ValueError otherwise."""
+    algorithm, sep, value = spec.partition(":")
+    if not sep or algorithm.strip().lower() != "sha256":
+        raise ValueError(f"checksum is '{spec}'; allowed: sha256:<64 hex digits> or sha256:<URL of a checksum file>")
+    value = value.strip()
+    if SHA256_RE.match(value):
+        return value.lower(), None
+    if re.match(r"^(https?|ftp|file)://", value):
+        return None, value
+    raise ValueError(
+        f"checksum is '{spec}'; after 'sha256:' allowed: 64 hex digits or an http(s)://, ftp:// or file:// URL"
+    )
+
+
+def url_filename(url: str) -> str:
+    """The file name a URL ends with (percent-decoded)."""
+    return os.path.basename(unquote(urlsplit(url).path))
+
+
+def checksum_from_text(text: str, filename: str, source: str) -> str:
+    """The sha256 for ``filename`` in a checksum file.
+
+    Accepted: one line with only the digest; ``<hex> <name>`` (Istio's .sha256, one space);
+    ``<hex>  <name>`` and ``<hex> *<name>`` (sha256sum text and binary mode), one line or a listing of
+    several files (sha256sum.txt), names compared without a leading ``./`` or folder.
+    """
+    entries: list[tuple[str, str | None]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        digest, _sep, name = line.partition(" ")
+        name = name.lstrip(" ").removeprefix("*").strip()
+        if not SHA256_RE.match(digest):
+            raise ValueError(f"checksum file {source}: '{line[:120]}' does not start with a sha256 (64 hex digits)")
+        entries.append((digest.lower(), os.path.basename(name.removeprefix("./")) if name else None))
+    if not entries:
+        raise ValueError(f"checksum file {source} holds no sha256")
+    if len(entries) == 1 and entries[0][1] is None:
+        return entries[0][0]
+    found = {digest for digest, name in entries if name == filename}
+    if len(found) == 1:
+        return found.pop()
+    if found:
+        raise ValueError(f"checksum file {source} lists {filename} with different sha256s: {', '.join(sorted(found))}")
+    names = ", ".join(str(name) for _digest, name in entries[:10])
+    raise ValueError(f"checksum file {source} has no sha256 for {filename} (it lists: {names})")
+
+
+def sha256_of_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_SIZE), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _set_socket_timeout(response: Any, seconds: float) -> None:
+    """Best effort: make the next read of an HTTP(S) response wait at most ``seconds``.
+
+    http.client keeps the socket at ``response.fp.raw._sock``; file:// and ftp:// responses have none.
+    """
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(max(seconds, 0.001))
+
+
+@dataclass
+class Fetcher:
+    """Fetches URLs under one :class:`RetryPolicy`, recording every attempt in ``attempts``."""
+
+    policy: RetryPolicy
+    validate_certs: bool = True
+    use_proxy: bool = True
+    http_agent: str | None = None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def fetch_bytes(self, url: str, limit: int = CHECKSUM_FILE_LIMIT) -> bytes:
+        """The whole body of a small document (a checksum file)."""
+        parts: list[bytes] = []
+
+        def reset() -> None:
+            parts.clear()
+
+        def write(chunk: bytes) -> None:
+            parts.append(chunk)
+            if sum(len(p) for p in parts) > limit:
+                raise _AttemptFailed(None, f"more than {limit} bytes: not a checksum file", retryable=False)
+
+        self._fetch(url, reset, write, None)
+        return b"".join(parts)
+
+    def fetch_to_file(self, url: str, out: IO[bytes], expected_sha256: str | None) -> tuple[str, int]:
+        """Write the body into ``out`` (rewritten from its start on each attempt); (sha256, size).
+
+        Raises ChecksumMismatchError at once when a complete body has another sha256.
+        """
+        state: dict[str, Any] = {}
+
+        def reset() -> None:
+            out.seek(0)
+            out.truncate()
+            state["hash"] = hashlib.sha256()
+            state["size"] = 0
+
+        def write(chunk: bytes) -> None:
+            out.write(chunk)
+            state["hash"].update(chunk)
+            state["size"] += len(chunk)
+
+        def verify() -> None:
+            actual = state["hash"].hexdigest()
+            if expected_sha256 is not None and actual != expected_sha256:
+                raise ChecksumMismatchError(expected_sha256, actual, state["size"])
+
+        self._fetch(url, reset, write, verify)
+        out.flush()
+        os.fsync(out.fileno())
+        return state["hash"].hexdigest(), state["size"]
+
+    def _fetch(
+        self,
+        url: str,
+        reset: Callable[[], None],
+        write: Callable[[bytes], None],
+        verify: Callable[[], None] | None,
+    ) -> None:
+        policy = self.policy
+        began = self.clock()
+        mine: list[Attempt] = []
+        for number in range(1, policy.attempts + 1):
+            reset()
+            start = self.clock()
+            status: int | None = None
+            try:
+                status = self._once(url, write, start + policy.timeout)
+                if verify is not None:
+                    verify()
+            except _AttemptFailed as failure:
+                attempt = Attempt(
+                    url, number, failure.status, failure.error, self.clock() - start, retryable=failure.retryable
+                )
+                self.attempts.append(attempt)
+                mine.append(attempt)
+                if not failure.retryable:
+                    raise DownloadError(
+                        f"{url}: {failure.error}; not retried (this does not heal by asking again)",
+                        kind="http" if failure.status else "fatal",
+                    ) from None
+                if number < policy.attempts:
+                    attempt.wait = policy.wait_after(number)
+                    self.sleep(attempt.wait)
+                continue
+            except ChecksumMismatchError as mismatch:
+                self.attempts.append(Attempt(url, number, status, str(mismatch), self.clock() - start))
+                raise
+            self.attempts.append(Attempt(url, number, status, None, self.clock() - start))
+            return
+        waited = [a.wait for a in mine if a.wait is not None]
+        last = mine[-1]
+        raise DownloadError(
+            f"{url}: no success after {len(mine)} attempt(s) in {self.clock() - began:.1f} s "
+            f"(last: {last.error}); waited {', '.join(_seconds(w) for w in waited) or 'no'} s between attempts "
+            f"(delay {_seconds(policy.delay)} s, backoff x{_seconds(policy.backoff)}, "
+            f"max_delay {_seconds(policy.max_delay)} s); "
+            f"bounded by {policy.describe_bound()}",
+            kind="exhausted",
+        )
+
+    def _once(self, url: str, write: Callable[[bytes], None], deadline: float) -> int | None:
+        """One request; returns the HTTP status (None for file:// and ftp://) or raises _AttemptFailed."""
+        response = self._open(url)
+        with response:
+            status = getattr(response, "status", None) or response.getcode()
+            scheme = urlsplit(url).scheme.lower()
+            if scheme not in STATUSLESS_SCHEMES and status != 200:
+                raise _AttemptFailed(
+                    status, f"HTTP {status}: expected 200 OK", retryable=status is None or is_retryable_status(status)
+                )
+            self._read(response, status, write, deadline)
+            return status
+
+    def _open(self, url: str) -> Any:
+        timeout = self.policy.timeout
+        timed_out = f"timed out: no answer within {_seconds(timeout)} s"
+        try:
+            return open_url(
+                url,
+                timeout=timeout,
+                validate_certs=self.validate_certs,
+                use_proxy=self.use_proxy,
+                http_agent=self.http_agent,
+                follow_redirects="urllib2",
+                decompress=False,
+            )
+        except urllib.error.HTTPError as e:
+            status = int(e.code)
+            e.close()
+            raise _AttemptFailed(status, f"HTTP {status} {e.reason}", is_retryable_status(status)) from None
+        except urllib.error.URLError as e:
+            if isinstance(e.reason, ssl.SSLCertVerificationError):
+                raise _AttemptFailed(None, f"TLS certificate not trusted: {e.reason}", retryable=False) from None
+            if isinstance(e.reason, TimeoutError):
+                raise _AttemptFailed(None, timed_out, retryable=True) from None
+            raise _AttemptFailed(None, f"connection failed: {e.reason}", retryable=True) from None
+        except TimeoutError:
+            raise _AttemptFailed(None, timed_out, retryable=True) from None
+        except (OSError, http.client.HTTPException) as e:
+            raise _AttemptFailed(None, f"connection failed: {e or type(e).__name__}", retryable=True) from None
+        except ValueError as e:  # a URL urllib cannot open
+            raise _AttemptFailed(None, f"cannot open the URL: {e}", retryable=False) from None
+
+    def _read(self, response: Any, status: int | None, write: Callable[[bytes], None], deadline: float) -> None:
+        """Read the whole body into write() by the deadline; a body shorter than its Content-Length is retried."""
+        length_header = response.headers.get("Content-Length") if response.headers else None
+        received = 0
+
+        def timed_out() -> _AttemptFailed:
+            return _AttemptFailed(
+                status,
+                f"timed out: body not complete after {_seconds(self.policy.timeout)} s ({received} bytes received)",
+                retryable=True,
+            )
+
+        try:
+            while True:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    raise timed_out()
+                _set_socket_timeout(response, remaining)
+                chunk = response.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                received += len(chunk)
+                write(chunk)
+        except TimeoutError:
+            # The socket waits at most until the deadline (above): a timeout here is the attempt's.
+            raise timed_out() from None
+        except (OSError, http.client.HTTPException) as e:
+            raise _AttemptFailed(
+                status, f"body cut short after {received} bytes: {e or type(e).__name__}", retryable=True
+            ) from None
+        if length_header is not None and length_header.isdigit() and int(length_header) != received:
+            raise _AttemptFailed(
+                status, f"body cut short: {received} of {length_header} bytes received", retryable=True
+            )

@@ -1,0 +1,436 @@
+#!/usr/bin/python
+# Copyright: meshlab.service_mesh contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: verified_download
+short_description: Download a file, verify its sha256 before it lands, retry with exponential backoff
+version_added: 0.1.0
+description:
+  - Downloads O(url) to O(dest) like M(ansible.builtin.get_url), with three differences.
+  - The file is written to a temporary file in the folder of O(dest), its sha256 is compared with O(checksum),
+    and only a verified file is renamed to O(dest) (atomically). On every failure the temporary file is removed,
+    so neither O(dest) nor its folder ever holds a partial or unverified file.
+  - Transient faults are retried with exponential backoff, each attempt recorded in RV(attempts); the whole
+    download is bounded in time, and the bound is stated in the failure message.
+  - A complete body with the wrong sha256 fails at once, naming the URL and both sha256s (a tampered or
+    corrupt artifact does not heal by asking again).
+  - When O(dest) already has the expected sha256 nothing is downloaded and the result is unchanged (file
+    attributes such as O(mode) are still applied).
+  - Requests go through Ansible's C(ansible.module_utils.urls), so proxies (C(https_proxy), C(no_proxy), ...)
+    and TLS verification behave as in M(ansible.builtin.get_url).
+author:
+  - meshlab.service_mesh contributors (!UNKNOWN)
+options:
+  url:
+    description:
+      - The C(http://), C(https://), C(ftp://) or C(file://) URL to download.
+    type: str
+    required: true
+  dest:
+    description:
+      - The file to write. Its folder must exist; a folder is refused (name the file).
+    type: path
+    required: true
+  checksum:
+    description:
+      - V(sha256:<64 hex digits>), or V(sha256:<URL>) of a checksum file fetched first (with the same retries).
+      - A checksum file may hold only the digest; V(<hex> <name>) (Istio's C(.sha256), one space);
+        V(<hex>  <name>) or V(<hex> *<name>) (C(sha256sum) output); or several such lines (a C(sha256sum.txt))
+        from which the line naming the file of O(url) is taken.
+      - Without it the download is not verified (a warning says so) and an existing O(dest) is kept as it is.
+    type: str
+  attempts:
+    description:
+      - How many times O(url) (and a checksum URL) are asked for in all, at least 1.
+      - Retried are connection errors, timeouts, a body cut short, HTTP 5xx and HTTP 429. Not retried are other
+        HTTP errors (404, 403, ...), an untrusted TLS certificate and a sha256 mismatch of a complete body.
+    type: int
+    default: 4
+  delay:
+    description:
+      - Seconds to wait after the first failed attempt. The wait after attempt N is
+        O(delay) * O(backoff) ** (N - 1), at most O(max_delay).
+    type: float
+    default: 3
+  backoff:
+    description:
+      - Factor by which each wait grows, at least 1 (V(1) waits O(delay) every time).
+    type: float
+    default: 2
+  max_delay:
+    description:
+      - The longest wait between two attempts, in seconds.
+    type: float
+    default: 60
+  timeout:
+    description:
+      - Seconds one attempt may take in all (connecting, waiting for the answer and reading the whole body).
+      - One download (and one checksum file) takes at most O(attempts) * O(timeout) plus the sum of the waits.
+    type: float
+    default: 60
+  validate_certs:
+    description:
+      - Verify the TLS certificate of HTTPS URLs. Set V(false) only for a mirror you trust.
+    type: bool
+    default: true
+  use_proxy:
+    description:
+      - Use the proxies named in the environment (C(http_proxy), C(https_proxy), C(no_proxy)).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: >-
+      Fetches the checksum file (reading it changes nothing) and compares O(dest) with it; reports whether the file
+      would be downloaded, without downloading it.
+  diff_mode:
+    support: full
+    details: The sha256 and size of O(dest) before and after.
+  platform:
+    platforms: posix
+notes:
+  - Connecting and waiting for the answer's headers each wait at most O(timeout); reading the body stops at the
+    attempt's deadline. Only a server that is slow both to accept the connection and to answer can make one attempt
+    last longer than O(timeout) (at most twice as long).
+  - Redirects are followed (GitHub release downloads redirect to their storage).
+  - C(Retry-After) headers are not read; waits follow O(delay), O(backoff) and O(max_delay) only.
+  - A run killed from outside (SIGKILL) can leave its temporary file, named C(.<dest name>.<random>.part),
+    in the folder of O(dest); a later run does not use it.
+seealso:
+  - module: ansible.builtin.get_url
+"""
+
+EXAMPLES = r"""
+- name: The Istio release is downloaded and verified against its published .sha256
+  meshlab.service_mesh.verified_download:
+    url: https://github.com/istio/istio/releases/download/1.28.1/istio-1.28.1-linux-amd64.tar.gz
+    dest: ~/.cache/meshlab/istio/1.28.1/istio-1.28.1-linux-amd64.tar.gz
+    checksum: sha256:https://github.com/istio/istio/releases/download/1.28.1/istio-1.28.1-linux-amd64.tar.gz.sha256
+    mode: "0644"
+    attempts: 4
+    delay: 3
+    timeout: 120
+
+- name: OpenShift Local is verified against the sha256sum.txt listing every asset of its release
+  meshlab.service_mesh.verified_download:
+    url: https://developers.redhat.com/content-gateway/file/pub/openshift-v4/clients/crc/2.62.0/crc-linux-amd64.tar.xz
+    dest: ~/.cache/meshlab/downloads/crc-2.62.0/crc-linux-amd64.tar.xz
+    checksum: sha256:https://developers.redhat.com/content-gateway/file/pub/openshift-v4/clients/crc/2.62.0/sha256sum.txt
+    mode: "0644"
+
+- name: A binary with a known sha256, retried quickly and often
+  meshlab.service_mesh.verified_download:
+    url: https://mirror.example.com/tools/tool-linux-amd64
+    dest: /opt/tools/tool
+    checksum: sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+    mode: "0755"
+    attempts: 6
+    delay: 1
+    backoff: 2
+    max_delay: 10
+"""
+
+RETURN = r"""
+url:
+  description: The URL downloaded (O(url)).
+  returned: always
+  type: str
+  sample: https://github.com/istio/istio/releases/download/1.28.1/istio-1.28.1-linux-amd64.tar.gz
+dest:
+  description: The file written (O(dest), absolute).
+  returned: always
+  type: str
+  sample: /home/lab/.cache/meshlab/istio/1.28.1/istio-1.28.1-linux-amd64.tar.gz
+checksum_url:
+  description:
+    - The checksum file the expected sha256 was read from; null when O(checksum) gave the digest or was omitted.
+  returned: always
+  type: str
+  sample: https://github.com/istio/istio/releases/download/1.28.1/istio-1.28.1-linux-amd64.tar.gz.sha256
+expected_sha256:
+  description: The sha256 O(dest) must have; null without O(checksum).
+  returned: when the checksum is known
+  type: str
+  sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+previous_sha256:
+  description: The sha256 of O(dest) before the run; null when it did not exist.
+  returned: success
+  type: str
+  sample: null
+sha256:
+  description: The sha256 of O(dest) after the run (in check mode, what it would be; null when unknown).
+  returned: success
+  type: str
+  sample: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+actual_sha256:
+  description: The sha256 of the body received, when it did not match (the failure of a tampered download).
+  returned: on a sha256 mismatch
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+size:
+  description: Bytes of O(dest) after the run (in check mode without a download, null).
+  returned: success
+  type: int
+  sample: 28305891
+downloaded:
+  description: Whether the file was (in check mode, would be) downloaded.
+  returned: success
+  type: bool
+  sample: true
+attempts:
+  description:
+    - Every request made, checksum file first, in order. C(status) is the HTTP status (null for a connection error,
+      a timeout, or a C(file://) URL), C(error) why the attempt failed (null when it succeeded), C(seconds) how long
+      it took, C(wait) the seconds waited before the next attempt (null when there was none).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {url: "https://example.com/a.tgz", attempt: 1, status: 503, error: "HTTP 503 Service Unavailable",
+       seconds: 0.02, wait: 3, retryable: true}
+    - {url: "https://example.com/a.tgz", attempt: 2, status: 200, error: null, seconds: 1.3, wait: null,
+       retryable: false}
+elapsed:
+  description: Seconds the module spent, waits included.
+  returned: always
+  type: float
+  sample: 4.35
+bound:
+  description:
+    - The most seconds the requests could take (checksum file and download), from O(attempts), O(timeout) and the waits.
+  returned: always
+  type: float
+  sample: 270.0
+msg:
+  description: What happened, or why it failed (URL, expected and received sha256, attempts and the time bound).
+  returned: always
+  type: str
+  sample: downloaded and verified (sha256 2c26b46b...) in 2 attempt(s)
+"""
+
+import os
+import tempfile
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
+    ChecksumMismatchError,
+    DownloadError,
+    Fetcher,
+    RetryPolicy,
+    checksum_from_text,
+    parse_checksum_spec,
+    sha256_of_file,
+    url_filename,
+)
+
+
+def _diff_text(path: str, sha256: str | None, size: int | None) -> str:
+    if sha256 is None and size is None:
+        return f"{path}: absent\n"
+    return f"{path}: sha256 {sha256 or 'unknown'}, {size if size is not None else 'unknown'} bytes\n"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class Download:
+    """One run of the module: state, result, and the steps in order."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        p = module.params
+        self.url: str = p["url"]
+        self.dest: str = os.path.abspath(os.path.expanduser(p["dest"]))
+        self.started = time.monotonic()
+        self.policy = RetryPolicy(
+            attempts=p["attempts"],
+            delay=p["delay"],
+            backoff=p["backoff"],
+            max_delay=p["max_delay"],
+            timeout=p["timeout"],
+        )
+        self.fetcher = Fetcher(self.policy, validate_certs=p["validate_certs"], use_proxy=p["use_proxy"])
+        self.result: dict[str, Any] = {
+            "changed": False,
+            "url": self.url,
+            "dest": self.dest,
+            "checksum_url": None,
+            "expected_sha256": None,
+            "attempts": [],
+            "bound": 0.0,
+        }
+
+    def finish(self, *, failed: bool = False, **extra: Any) -> None:
+        self.result.update(extra)
+        self.result["attempts"] = [a.as_dict() for a in self.fetcher.attempts]
+        self.result["elapsed"] = round(time.monotonic() - self.started, 3)
+        if failed:
+            self.module.fail_json(**self.result)
+        self.module.exit_json(**self.result)
+
+    def fail(self, msg: str, **extra: Any) -> None:
+        self.finish(failed=True, msg=msg, **extra)
+
+    def check_params(self) -> None:
+        p = self.module.params
+        problems = []
+        if p["attempts"] < 1:
+            problems.append(f"attempts is {p['attempts']}; allowed: at least 1")
+        if p["delay"] < 0:
+            problems.append(f"delay is {p['delay']}; allowed: 0 or more seconds")
+        if p["backoff"] < 1:
+            problems.append(f"backoff is {p['backoff']}; allowed: 1 or more")
+        if p["max_delay"] < 0:
+            problems.append(f"max_delay is {p['max_delay']}; allowed: 0 or more seconds")
+        if p["timeout"] <= 0:
+            problems.append(f"timeout is {p['timeout']}; allowed: more than 0 seconds")
+        if problems:
+            self.fail("; ".join(problems))
+        if os.path.isdir(self.dest):
+            self.fail(f"dest {self.dest} is a folder; name the file to write")
+        if not os.path.isdir(os.path.dirname(self.dest)):
+            self.fail(f"the folder of dest {self.dest} does not exist; create it first")
+
+    def expected_sha256(self) -> str | None:
+        spec = self.module.params["checksum"]
+        if not spec:
+            return None
+        try:
+            digest, checksum_url = parse_checksum_spec(spec)
+        except ValueError as e:
+            self.fail(str(e))
+            raise  # not reached: fail() exits
+        if checksum_url is None:
+            return digest
+        self.result["checksum_url"] = checksum_url
+        self.result["bound"] += self.policy.bound()
+        try:
+            text = self.fetcher.fetch_bytes(checksum_url).decode("utf-8", errors="replace")
+            return checksum_from_text(text, url_filename(self.url), checksum_url)
+        except (DownloadError, ValueError) as e:
+            self.fail(f"the expected sha256 of {self.url} could not be read: {e}. Nothing was written to {self.dest}")
+            raise  # not reached
+
+    def file_args(self, path: str) -> dict[str, Any]:
+        return self.module.load_file_common_arguments(self.module.params, path=path)
+
+    def run(self) -> None:
+        module = self.module
+        self.check_params()
+        expected = self.expected_sha256()
+        self.result["expected_sha256"] = expected
+        exists = os.path.isfile(self.dest)
+        before = sha256_of_file(self.dest) if exists else None
+        before_size = os.path.getsize(self.dest) if exists else None
+        self.result["previous_sha256"] = before
+        if exists and (expected is None or before == expected):
+            diff: dict[str, Any] = {"before": {}, "after": {}}
+            changed = module.set_fs_attributes_if_different(self.file_args(self.dest), False, diff)
+            why = f"has the expected sha256 {expected}" if expected else "exists (no checksum to compare with)"
+            extra: dict[str, Any] = {"diff": diff} if module._diff and changed else {}
+            self.finish(
+                changed=changed,
+                downloaded=False,
+                sha256=before,
+                size=before_size,
+                msg=f"{self.dest} {why}; not downloaded",
+                **extra,
+            )
+        self.result["bound"] += self.policy.bound()
+        if module.check_mode:
+            self.finish(
+                changed=True,
+                downloaded=True,
+                sha256=expected,
+                size=None,
+                msg=f"check mode: {self.url} would be downloaded to {self.dest}"
+                + (f" and verified against sha256 {expected}" if expected else " (not verified: no checksum)"),
+                **self.diff(before, before_size, expected, None),
+            )
+        self.download(expected, before, before_size)
+
+    def diff(self, before: str | None, before_size: int | None, after: str | None, after_size: int | None) -> dict:
+        if not self.module._diff:
+            return {}
+        return {
+            "diff": {
+                "before_header": self.dest,
+                "after_header": self.url,
+                "before": _diff_text(self.dest, before, before_size),
+                "after": _diff_text(self.dest, after or "unknown", after_size),
+            }
+        }
+
+    def download(self, expected: str | None, before: str | None, before_size: int | None) -> None:
+        folder, name = os.path.split(self.dest)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "w+b") as out:
+                actual, size = self.fetcher.fetch_to_file(self.url, out, expected)
+            if self.module.params["mode"] is None:
+                os.chmod(tmp, 0o666 & ~_umask())
+            self.module.set_fs_attributes_if_different(self.file_args(tmp), True)
+            os.replace(tmp, self.dest)
+        except ChecksumMismatchError as e:
+            self.fail(
+                f"sha256 checksum mismatch for {self.url}: expected {e.expected}"
+                f"{' (from ' + self.result['checksum_url'] + ')' if self.result['checksum_url'] else ''}, "
+                f"received {e.actual} ({e.size} bytes). The file was discarded and not retried: a complete download "
+                f"with another sha256 is tampered or corrupt. Nothing was written to {self.dest}",
+                actual_sha256=e.actual,
+            )
+        except DownloadError as e:
+            self.fail(f"download failed: {e.msg}. Nothing was written to {self.dest}")
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+        if expected is None:
+            self.module.warn(f"{self.url} was downloaded without a checksum: nothing vouches for its content but TLS")
+        tries = len([a for a in self.fetcher.attempts if a.url == self.url])
+        self.finish(
+            changed=True,
+            downloaded=True,
+            sha256=actual,
+            size=size,
+            msg=f"downloaded {self.url} to {self.dest}"
+            + (f", sha256 {actual} verified" if expected else ", not verified (no checksum)")
+            + f", in {tries} attempt(s)",
+            **self.diff(before, before_size, actual, size),
+        )
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "required": True},
+            "dest": {"type": "path", "required": True},
+            "checksum": {"type": "str"},
+            "attempts": {"type": "int", "default": 4},
+            "delay": {"type": "float", "default": 3},
+            "backoff": {"type": "float", "default": 2},
+            "max_delay": {"type": "float", "default": 60},
+            "timeout": {"type": "float", "default": 60},
+            "validate_certs": {"type": "bool", "default": True},
+            "use_proxy": {"type": "bool", "default": True},
+        },
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    Download(module).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,492 @@
+"""meshlab.service_mesh.verified_download against a real HTTP server on 127.0.0.1, run in a thread.
+
+The server answers each path from a script of behaviours (serve, a status, a slow answer, a trickled or
+cut-short body) and records when each request came, so the tests see the attempts and waits from the
+server's side as well as in the module's result. Sleeps are real, kept short (tenths of a second).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.module_utils import _internal
+from ansible.module_utils.common import warnings as ansible_warnings
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
+    RetryPolicy,
+    checksum_from_text,
+    parse_checksum_spec,
+)
+from ansible_collections.meshlab.service_mesh.plugins.modules import verified_download
+
+NAME = "istio-1.30.4-linux-amd64.tar.gz"
+BODY = os.urandom(300_000)
+SHA = hashlib.sha256(BODY).hexdigest()
+OTHER_SHA = hashlib.sha256(b"something else").hexdigest()
+
+
+@dataclass
+class Behaviour:
+    """How one request is answered: kind is ok, status, tampered, slow, trickle or short."""
+
+    kind: str = "ok"
+    status: int = 200
+    body: bytes | None = None
+    sleep: float = 0.0
+
+
+@dataclass
+class Server:
+    url: str = ""
+    # path -> behaviours, one per request; the last one repeats.
+    script: dict[str, list[Behaviour]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    seen: list[tuple[str, float]] = field(default_factory=list)
+
+    def requests(self, path: str) -> list[float]:
+        return [t for p, t in self.seen if p == path]
+
+    def next_behaviour(self, path: str) -> Behaviour:
+        queue = self.script.get(path, [])
+        if not queue:
+            return Behaviour()
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    state = Server(
+        files={
+            f"/{NAME}": BODY,
+            f"/{NAME}.sha256": f"{SHA} {NAME}\n".encode(),
+            "/sha256sum.txt": f"{OTHER_SHA}  other.tar.xz\n{SHA}  {NAME}\n".encode(),
+        }
+    )
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            with lock:
+                state.seen.append((self.path, time.monotonic()))
+                behaviour = state.next_behaviour(self.path)
+            body = behaviour.body if behaviour.body is not None else state.files.get(self.path)
+            if behaviour.sleep and behaviour.kind == "slow":
+                time.sleep(behaviour.sleep)
+            if body is None:
+                self._send(404, b"not found\n")
+            elif behaviour.kind == "status":
+                self._send(behaviour.status, b"server says no\n")
+            elif behaviour.kind == "trickle":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                step = max(len(body) // 20, 1)
+                try:
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i : i + step])
+                        self.wfile.flush()
+                        time.sleep(behaviour.sleep)
+                except OSError:
+                    return
+            elif behaviour.kind == "short":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+            else:
+                self._send(200, body)
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                return
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+Run = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    def _run(args: dict[str, Any], *, check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
+        monkeypatch.setattr(_internal, "is_controller", False)
+        monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
+        monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+        start = time.monotonic()
+        with (
+            patch_module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)),
+            pytest.raises(SystemExit),
+        ):
+            verified_download.main()
+        result: dict[str, Any] = json.loads(capsys.readouterr().out)
+        result["_seconds"] = time.monotonic() - start
+        return result
+
+    return _run
+
+
+def fast(server: Server, dest: Path, **extra: Any) -> dict[str, Any]:
+    """Module arguments with short waits: the Istio asset, verified against its .sha256 file."""
+    return {
+        "url": f"{server.url}/{NAME}",
+        "dest": str(dest),
+        "checksum": f"sha256:{server.url}/{NAME}.sha256",
+        "attempts": 4,
+        "delay": 0.1,
+        "backoff": 2,
+        "timeout": 5,
+        **extra,
+    }
+
+
+def leftovers(folder: Path, keep: tuple[str, ...] = ()) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_downloads_and_verifies_against_the_istio_sha256_file(server: Server, tmp_path: Path, run: Run) -> None:
+    dest = tmp_path / NAME
+    result = run(fast(server, dest, mode="0640"))
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    assert result["downloaded"] is True
+    assert dest.read_bytes() == BODY
+    assert oct(dest.stat().st_mode & 0o7777) == "0o640"
+    assert result["sha256"] == result["expected_sha256"] == SHA
+    assert result["previous_sha256"] is None
+    assert result["size"] == len(BODY)
+    assert result["checksum_url"] == f"{server.url}/{NAME}.sha256"
+    assert [(a["url"].rsplit("/", 1)[1], a["status"], a["wait"]) for a in result["attempts"]] == [
+        (f"{NAME}.sha256", 200, None),
+        (NAME, 200, None),
+    ]
+    assert leftovers(tmp_path) == [NAME]
+
+
+def test_a_file_with_the_right_sha256_is_not_downloaded_again(server: Server, tmp_path: Path, run: Run) -> None:
+    dest = tmp_path / NAME
+    run(fast(server, dest, mode="0644"))
+    before = dest.stat().st_mtime_ns
+    again = run(fast(server, dest, mode="0644"))
+    assert not again.get("failed"), again
+    assert again["changed"] is False
+    assert again["downloaded"] is False
+    assert again["previous_sha256"] == again["sha256"] == SHA
+    assert len(server.requests(f"/{NAME}")) == 1, "the second run must not fetch the artifact"
+    assert dest.stat().st_mtime_ns == before
+    # Only the mode differs: changed, and still no download.
+    mode_only = run(fast(server, dest, mode="0600"), diff=True)
+    assert mode_only["changed"] is True
+    assert mode_only["downloaded"] is False
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+    assert len(server.requests(f"/{NAME}")) == 1
+
+
+def test_check_mode_says_it_would_download_and_downloads_nothing(server: Server, tmp_path: Path, run: Run) -> None:
+    dest = tmp_path / NAME
+    result = run(fast(server, dest), check_mode=True, diff=True)
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    assert result["downloaded"] is True
+    assert "would be downloaded" in result["msg"]
+    assert server.requests(f"/{NAME}") == []
+    assert leftovers(tmp_path) == []
+    assert result["diff"]["before"] == f"{dest}: absent\n"
+    assert SHA in result["diff"]["after"]
+    # With the file in place, check mode reports no change.
+    run(fast(server, dest))
+    checked = run(fast(server, dest), check_mode=True)
+    assert checked["changed"] is False
+
+
+def test_a_wrong_file_at_dest_is_replaced(server: Server, tmp_path: Path, run: Run) -> None:
+    dest = tmp_path / NAME
+    dest.write_bytes(b"an older, different file")
+    result = run(fast(server, dest), diff=True)
+    assert result["changed"] is True
+    assert result["previous_sha256"] == hashlib.sha256(b"an older, different file").hexdigest()
+    assert dest.read_bytes() == BODY
+    assert result["diff"]["before"] != result["diff"]["after"]
+    assert leftovers(tmp_path) == [NAME]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("digest only", f"{SHA}\n"),
+        ("istio: one space", f"{SHA} {NAME}\n"),
+        ("sha256sum text mode", f"{SHA}  {NAME}\n"),
+        ("sha256sum binary mode, ./ path", f"{SHA} *./{NAME}\n"),
+        ("sha256sum.txt listing", f"{OTHER_SHA}  crc-linux-amd64.tar.xz\n{SHA}  {NAME}\n{OTHER_SHA}  crc-macos.pkg\n"),
+        ("upper-case digest, comment", f"# release sums\n{SHA.upper()}  {NAME}\n"),
+    ],
+)
+def test_checksum_file_formats(server: Server, tmp_path: Path, run: Run, name: str, text: str) -> None:
+    server.files["/sums"] = text.encode()
+    result = run(fast(server, tmp_path / NAME, checksum=f"sha256:{server.url}/sums"))
+    assert not result.get("failed"), (name, result)
+    assert result["expected_sha256"] == SHA
+
+
+def test_inline_sha256(server: Server, tmp_path: Path, run: Run) -> None:
+    result = run(fast(server, tmp_path / NAME, checksum=f"sha256:{SHA.upper()}"))
+    assert not result.get("failed"), result
+    assert result["checksum_url"] is None
+    assert [a["url"] for a in result["attempts"]] == [f"{server.url}/{NAME}"]
+
+
+def test_a_listing_without_the_file_fails_before_downloading(server: Server, tmp_path: Path, run: Run) -> None:
+    server.files["/sha256sum.txt"] = f"{OTHER_SHA}  other.tar.xz\n".encode()
+    result = run(fast(server, tmp_path / NAME, checksum=f"sha256:{server.url}/sha256sum.txt"))
+    assert result["failed"] is True
+    assert f"no sha256 for {NAME}" in result["msg"]
+    assert "other.tar.xz" in result["msg"]
+    assert server.requests(f"/{NAME}") == []
+    assert leftovers(tmp_path) == []
+
+
+def test_a_tampered_body_fails_at_once_and_leaves_nothing(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour(body=BODY[:-1] + b"X")]
+    dest = tmp_path / NAME
+    result = run(fast(server, dest))
+    assert result["failed"] is True
+    tampered = hashlib.sha256(BODY[:-1] + b"X").hexdigest()
+    assert "sha256 checksum mismatch" in result["msg"]
+    assert f"{server.url}/{NAME}" in result["msg"]
+    assert f"expected {SHA}" in result["msg"]
+    assert f"received {tampered}" in result["msg"]
+    assert result["actual_sha256"] == tampered
+    assert len(server.requests(f"/{NAME}")) == 1, "a complete body with the wrong sha256 is not retried"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_tampered_body_does_not_touch_the_file_already_there(server: Server, tmp_path: Path, run: Run) -> None:
+    dest = tmp_path / NAME
+    dest.write_bytes(b"previous content")
+    server.script[f"/{NAME}"] = [Behaviour(body=b"tampered")]
+    result = run(fast(server, dest))
+    assert result["failed"] is True
+    assert dest.read_bytes() == b"previous content"
+    assert leftovers(tmp_path) == [NAME]
+
+
+def test_a_wrong_sha256_file_fails_and_leaves_nothing(server: Server, tmp_path: Path, run: Run) -> None:
+    server.files[f"/{NAME}.sha256"] = f"{OTHER_SHA} {NAME}\n".encode()
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True
+    assert "sha256 checksum mismatch" in result["msg"]
+    assert f"expected {OTHER_SHA} (from {server.url}/{NAME}.sha256)" in result["msg"]
+    assert f"received {SHA}" in result["msg"]
+    assert len(server.requests(f"/{NAME}")) == 1
+    assert leftovers(tmp_path) == []
+
+
+def test_500_three_times_then_served_retries_with_growing_waits(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("status", 500)] * 3 + [Behaviour()]
+    dest = tmp_path / NAME
+    result = run(fast(server, dest, delay=0.15))
+    assert not result.get("failed"), result
+    assert dest.read_bytes() == BODY
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert [a["status"] for a in tries] == [500, 500, 500, 200]
+    assert [a["wait"] for a in tries] == [0.15, 0.3, 0.6, None]
+    assert all(a["retryable"] for a in tries[:3])
+    seen = gaps(server.requests(f"/{NAME}"))
+    assert len(seen) == 3
+    assert seen[0] >= 0.15 and seen[1] >= 0.3 and seen[2] >= 0.6
+    assert seen[0] < seen[1] < seen[2], seen
+    assert "in 4 attempt(s)" in result["msg"]
+    assert leftovers(tmp_path) == [NAME]
+
+
+def test_always_500_fails_cleanly_within_the_stated_bound(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("status", 503)]
+    result = run(fast(server, tmp_path / NAME, attempts=3, delay=0.1, timeout=2))
+    assert result["failed"] is True
+    assert len(server.requests(f"/{NAME}")) == 3
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert [a["wait"] for a in tries] == [0.1, 0.2, None]
+    assert "no success after 3 attempt(s)" in result["msg"]
+    assert "HTTP 503" in result["msg"]
+    assert "bounded by 3 attempt(s) x 2 s timeout + 0.3 s of waits (0.1, 0.2) = 6.3 s" in result["msg"]
+    assert "Nothing was written" in result["msg"]
+    # The .sha256 fetch has a budget of its own: the result's bound covers both.
+    assert result["bound"] == pytest.approx(2 * 6.3)
+    assert result["_seconds"] < 6.3
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("status", [404, 403, 401])
+def test_client_errors_are_not_retried(server: Server, tmp_path: Path, run: Run, status: int) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("status", status)]
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True
+    assert f"HTTP {status}" in result["msg"]
+    assert "not retried" in result["msg"]
+    assert len(server.requests(f"/{NAME}")) == 1
+    assert leftovers(tmp_path) == []
+
+
+def test_429_and_a_body_cut_short_are_retried(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("status", 429), Behaviour("short"), Behaviour()]
+    result = run(fast(server, tmp_path / NAME))
+    assert not result.get("failed"), result
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert [a["status"] for a in tries] == [429, 200, 200]
+    assert "cut short" in tries[1]["error"]
+    assert (tmp_path / NAME).read_bytes() == BODY
+    assert leftovers(tmp_path) == [NAME]
+
+
+def test_an_answer_slower_than_the_timeout_is_retried_then_fails(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("slow", sleep=1.5)]
+    result = run(fast(server, tmp_path / NAME, attempts=2, delay=0.1, timeout=0.4))
+    assert result["failed"] is True
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert len(tries) == 2
+    assert all(a["status"] is None and "timed out" in a["error"] for a in tries), tries
+    assert all(0.3 < a["seconds"] < 1.0 for a in tries), tries
+    assert "bounded by 2 attempt(s) x 0.4 s timeout" in result["msg"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_body_is_cut_off_at_the_timeout(server: Server, tmp_path: Path, run: Run) -> None:
+    # 20 pieces 0.1 s apart: 2 s for the body, and no single read waits long enough for a socket timeout.
+    server.script[f"/{NAME}"] = [Behaviour("trickle", sleep=0.1)]
+    result = run(fast(server, tmp_path / NAME, attempts=2, delay=0.1, timeout=0.6))
+    assert result["failed"] is True
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert len(tries) == 2
+    assert all("body not complete after 0.6 s" in a["error"] for a in tries), tries
+    assert all(a["seconds"] < 0.9 for a in tries), tries
+    assert leftovers(tmp_path) == []
+
+
+def test_max_delay_caps_the_waits(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("status", 500)]
+    result = run(fast(server, tmp_path / NAME, attempts=4, delay=0.05, backoff=10, max_delay=0.2))
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert [a["wait"] for a in tries] == [0.05, 0.2, 0.2, None]
+    assert RetryPolicy(attempts=4, delay=0.05, backoff=10, max_delay=0.2, timeout=1).bound() == pytest.approx(4.45)
+
+
+def test_an_unreachable_server_is_retried_as_a_connection_error(tmp_path: Path, run: Run) -> None:
+    result = run(
+        {
+            "url": f"http://127.0.0.1:9/{NAME}",
+            "dest": str(tmp_path / NAME),
+            "checksum": f"sha256:{SHA}",
+            "attempts": 2,
+            "delay": 0.05,
+            "timeout": 2,
+        }
+    )
+    assert result["failed"] is True
+    assert [(a["status"], a["error"].startswith("connection failed")) for a in result["attempts"]] == [
+        (None, True),
+        (None, True),
+    ]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_file_url(tmp_path: Path, run: Run) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / NAME).write_bytes(BODY)
+    (src / f"{NAME}.sha256").write_text(f"{SHA} {NAME}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run(
+        {"url": f"file://{src / NAME}", "dest": str(out / NAME), "checksum": f"sha256:file://{src / NAME}.sha256"}
+    )
+    assert not result.get("failed"), result
+    assert (out / NAME).read_bytes() == BODY
+    assert [a["status"] for a in result["attempts"]] == [None, None]
+
+
+def test_without_checksum_it_downloads_and_warns(server: Server, tmp_path: Path, run: Run) -> None:
+    args = fast(server, tmp_path / NAME)
+    del args["checksum"]
+    result = run(args)
+    assert not result.get("failed"), result
+    assert result["expected_sha256"] is None
+    assert "without a checksum" in json.dumps(result["warnings"])
+    again = run(args)
+    assert again["changed"] is False
+    assert len(server.requests(f"/{NAME}")) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"checksum": "md5:0123"}, "allowed: sha256:<64 hex digits>"),
+        ({"checksum": "sha256:abc"}, "after 'sha256:' allowed"),
+        ({"attempts": 0}, "attempts is 0"),
+        ({"backoff": 0.5}, "backoff is 0.5"),
+        ({"timeout": 0}, "timeout is 0"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(
+    server: Server, tmp_path: Path, run: Run, extra: dict[str, Any], message: str
+) -> None:
+    result = run(fast(server, tmp_path / NAME, **extra))
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert server.seen == []
+
+
+def test_dest_folder_must_exist(server: Server, tmp_path: Path, run: Run) -> None:
+    result = run(fast(server, tmp_path / "missing" / NAME))
+    assert result["failed"] is True
+    assert "does not exist" in result["msg"]
+    result = run(fast(server, tmp_path))
+    assert "is a folder" in result["msg"]
+    assert server.seen == []
+
+
+def test_checksum_parsing_edge_cases() -> None:
+    assert parse_checksum_spec(f"SHA256:{SHA.upper()}") == (SHA, None)
+    assert parse_checksum_spec("sha256:https://x/y.sha256") == (None, "https://x/y.sha256")
+    with pytest.raises(ValueError, match="different sha256s"):
+        checksum_from_text(f"{SHA}  a\n{OTHER_SHA}  a\n", "a", "sums")
+    with pytest.raises(ValueError, match="does not start with a sha256"):
+        checksum_from_text("not-a-digest  a\n", "a", "sums")
+    with pytest.raises(ValueError, match="holds no sha256"):
+        checksum_from_text("\n# nothing\n", "a", "sums")
+    # A single named line must name the file: a .sha256 of another asset is refused.
+    with pytest.raises(ValueError, match="no sha256 for a"):
+        checksum_from_text(f"{SHA} b\n", "a", "sums")
