@@ -133,13 +133,25 @@ ee: setup ## ansible-builder create for execution-environment.yml, then check th
 	grep -q "^- 'graphviz.*from collection meshlab.service_mesh'" $(EE_CONTEXT)/introspect.yml
 	@echo "ee: build context in $(EE_CONTEXT): Containerfile, requirements.yml, requirements.txt, bindep.txt; introspection finds this collection's needs"
 
-integration: setup lab-bin artifacts-build ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
+integration: setup lab-bin artifacts-build scanners ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
 	pytest tests/integration -v -rs $(PYTEST_ARGS)
 
 BENCH_RUNS ?= 3
 bench: setup lab-bin artifacts-up ## Benchmark on the simulated cluster: site first run, no-op re-run, kubectl+istioctl baseline (BENCH_RUNS=3); docs/bench.md
 	$(PYTHON) tests/scripts/bench.py --runs $(BENCH_RUNS) --istio-version $(ISTIO_VERSION) \
 	  --istio-base-url "$(ARTIFACTS_URL)" $(BENCH_ARGS)
+
+# The manifest scanner (checkov, PyPI) in a venv of its own: its dependencies pin versions the
+# project venv's tools do not share. tests/integration/test_scan.py runs it.
+SCAN_VENV := $(CACHE_DIR)/scan-venv
+$(SCAN_VENV)/.installed: tests/scan/requirements.txt
+	@echo "scanners: checkov into $(SCAN_VENV)"
+	@test -x $(SCAN_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(SCAN_VENV)
+	@$(SCAN_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/scan/requirements.txt
+	@$(SCAN_VENV)/bin/checkov --version >/dev/null
+	@touch $@
+
+scanners: $(SCAN_VENV)/.installed ## The manifest scanner checkov in .cache/scan-venv (tests/scan/requirements.txt)
 
 docker-ready: host-deps ## Docker daemon answers (started if needed) and the Molecule base image exists
 	tests/scripts/ensure-docker.sh
