@@ -253,7 +253,7 @@ class Download:
         self.module = module
         p = module.params
         self.url: str = p["url"]
-        self.dest: str = os.path.abspath(os.path.expanduser(p["dest"]))
+        self.dest: str = os.path.abspath(p["dest"])  # type path: ~ already expanded
         self.started = time.monotonic()
         self.policy = RetryPolicy(
             attempts=p["attempts"],
