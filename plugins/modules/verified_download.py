@@ -102,8 +102,8 @@ notes:
     last longer than O(timeout) (at most twice as long).
   - Redirects are followed (GitHub release downloads redirect to their storage).
   - C(Retry-After) headers are not read; waits follow O(delay), O(backoff) and O(max_delay) only.
-  - A run killed from outside (SIGKILL) can leave its temporary file, named C(.<dest name>.<random>.part),
-    in the folder of O(dest); a later run does not use it.
+  - A run stopped with SIGTERM or SIGINT removes its temporary file. Only a run killed with SIGKILL can leave it,
+    named C(.<dest name>.<random>.part), in the folder of O(dest); a later run does not use it.
 seealso:
   - module: ansible.builtin.get_url
 """
@@ -217,7 +217,9 @@ msg:
 """
 
 import os
+import signal
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -238,6 +240,11 @@ def _diff_text(path: str, sha256: str | None, size: int | None) -> str:
     if sha256 is None and size is None:
         return f"{path}: absent\n"
     return f"{path}: sha256 {sha256 or 'unknown'}, {size if size is not None else 'unknown'} bytes\n"
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM ends the module like an error, so the temporary file is removed on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def _umask() -> int:
@@ -376,6 +383,8 @@ class Download:
 
     def download(self, expected: str | None, before: str | None, before_size: int | None) -> None:
         folder, name = os.path.split(self.dest)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
         try:
             with os.fdopen(fd, "w+b") as out:
@@ -397,6 +406,8 @@ class Download:
         finally:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
         if expected is None:
             self.module.warn(f"{self.url} was downloaded without a checksum: nothing vouches for its content but TLS")
         tries = len([a for a in self.fetcher.attempts if a.url == self.url])

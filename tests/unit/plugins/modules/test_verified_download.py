@@ -11,6 +11,9 @@ import hashlib
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -490,3 +493,32 @@ def test_checksum_parsing_edge_cases() -> None:
     # A single named line must name the file: a .sha256 of another asset is refused.
     with pytest.raises(ValueError, match="no sha256 for a"):
         checksum_from_text(f"{SHA} b\n", "a", "sums")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_mid_download_removes_its_temporary_file(
+    server: Server, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The module as Ansible runs it (its own process), stopped while the body trickles in."""
+    server.script[f"/{NAME}"] = [Behaviour("trickle", sleep=0.2)]
+    args = tmp_path / "args.json"
+    out = tmp_path / "out"
+    out.mkdir()
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": fast(server, out / NAME, timeout=30)}))
+    root = Path(verified_download.__file__).parents[5]  # the folder holding ansible_collections/
+    proc = subprocess.Popen(
+        [sys.executable, "-m", verified_download.__name__, str(args)],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while not list(out.glob(".*.part")) or len(server.requests(f"/{NAME}")) == 0:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few pieces of the body are in the temporary file
+    proc.send_signal(sig)
+    proc.communicate(timeout=20)
+    assert proc.returncode != 0
+    assert leftovers(out) == []
