@@ -151,6 +151,7 @@ $(SCAN_VENV)/.installed: tests/scan/requirements.txt
 	@$(SCAN_VENV)/bin/checkov --version >/dev/null
 	@touch $@
 
+.PHONY: scanners
 scanners: $(SCAN_VENV)/.installed ## The manifest scanner checkov in .cache/scan-venv (tests/scan/requirements.txt)
 
 docker-ready: host-deps ## Docker daemon answers (started if needed) and the Molecule base image exists

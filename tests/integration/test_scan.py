@@ -207,9 +207,6 @@ def converge_and_scan(cluster: Cluster, base_url: str, tmp_path: Path) -> Scan:
     objects = roles_objects(cluster)
     files = write_manifests(objects, tmp_path / "manifests")
     findings, summary = checkov(tmp_path / "manifests", files, cluster.flavor)
-    kinds = collections.Counter(key.split("/")[0] for key in objects)
-    print(f"\n[{cluster.flavor}] scanned {len(objects)} objects: {dict(sorted(kinds.items()))}")
-    print(f"[{cluster.flavor}] checkov {summary.get('checkov_version')}: {summary}")
     return Scan(cluster.flavor, objects, findings, summary)
 
 
@@ -250,7 +247,7 @@ def test_scan_catches_what_it_should(tmp_path):
 
 
 @pytest.mark.parametrize("flavor", ["kubernetes", "openshift"])
-def test_scan_roles_manifests(flavor, request):
+def test_scan_roles_manifests(flavor, request, capsys):
     scan: Scan = request.getfixturevalue("scan_k8s" if flavor == "kubernetes" else "scan_openshift")
     kinds = {key.split("/")[0] for key in scan.objects}
     # What the roles make on every flavor (the scanned set is not empty or partial).
@@ -271,16 +268,32 @@ def test_scan_roles_manifests(flavor, request):
         "VirtualService",
         "Telemetry",
     }
+    objects = {
+        "DaemonSet/weave/weave-scope-agent",
+        "Deployment/weave/weave-scope-cluster-agent",
+        "Deployment/bookinfo/meshlab-traffic",
+        "Deployment/istio-system/kiali",
+        "ConfigMap/istio-system/meshlab-istio",
+    }
     if flavor == "openshift":
         expected |= {"Route", "Secret", "RoleBinding"}
-    assert expected <= kinds, f"objects missing from the scanned set: {sorted(expected - kinds)}"
+        objects |= {"Route/weave/weave-scope-app", "Route/istio-system/istio-ingressgateway"}
+    assert expected <= kinds, f"kinds missing from the scanned set: {sorted(expected - kinds)}"
+    assert objects <= set(scan.objects), f"objects missing from the scanned set: {sorted(objects - set(scan.objects))}"
+    # BookInfo is scanned as applied: with the sidecars istioctl kube-inject added.
+    productpage = scan.objects["Deployment/bookinfo/productpage-v1"]["spec"]["template"]["spec"]
+    assert "istio-proxy" in {c["name"] for c in productpage["containers"] + productpage.get("initContainers", [])}
     assert scan.summary["parsing_errors"] == 0, scan.summary
     assert scan.summary["resource_count"] > 0 and scan.summary["passed"] > 0, scan.summary
     unexplained, _used = explain(scan.findings, load_allowlist())
-    print(report(f"[{flavor}] before the allowlist", scan.findings))
-    print(report(f"[{flavor}] after the allowlist (unexplained)", unexplained))
-    for finding in unexplained:
-        print(f"  UNEXPLAINED {finding}")
+    counts = collections.Counter(key.split("/")[0] for key in scan.objects)
+    with capsys.disabled():
+        print(f"\n[{flavor}] scanned {len(scan.objects)} objects: {dict(sorted(counts.items()))}")
+        print(f"[{flavor}] checkov {scan.summary.get('checkov_version')}: {scan.summary}")
+        print(report(f"[{flavor}] findings before the allowlist", scan.findings))
+        print(report(f"[{flavor}] findings after the allowlist (unexplained)", unexplained))
+        for finding in unexplained:
+            print(f"  UNEXPLAINED {finding}")
     assert not unexplained, "findings neither fixed nor in tests/scan/allowlist.yml:\n" + "\n".join(
         str(f) for f in unexplained
     )
