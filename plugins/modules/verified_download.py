@@ -308,7 +308,8 @@ class Download:
             self.fail("; ".join(problems))
         if os.path.isdir(self.dest):
             self.fail(f"dest {self.dest} is a folder; name the file to write")
-        if not os.path.isdir(os.path.dirname(self.dest)):
+        # In check mode the folder may be one an earlier task would have created: the file would be downloaded.
+        if not os.path.isdir(os.path.dirname(self.dest)) and not self.module.check_mode:
             self.fail(f"the folder of dest {self.dest} does not exist; create it first")
 
     def expected_sha256(self) -> str | None:

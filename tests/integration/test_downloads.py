@@ -281,6 +281,22 @@ def test_istio_500_three_times_then_served_retries_with_backoff(
     assert json.loads((tmp_path / "download.json").read_text())["downloaded"] is False
 
 
+def test_istio_check_mode_downloads_nothing(
+    server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
+) -> None:
+    serve_istio(server, istio_release)
+    extra = istio_vars(server, k8s, tmp_path, result_file=str(tmp_path / "download.json"))
+    run = ansible_playbook(ISTIO_RELEASE_PLAY, tmp_path, extra, "--check")
+    assert run.rc == 0, run.output[-4000:]
+    # The .sha256 is read (that changes nothing); the tarball is not asked for.
+    assert server.statuses(f"{ISTIO_PATH}.sha256") == [200]
+    assert server.times(ISTIO_PATH) == []
+    assert task_status(run.output, "The Istio release is downloaded and its sha256 verified") == "changed"
+    assert "Check mode: " + ISTIO_ASSET + " is not downloaded yet" in run.output
+    assert only_files(tmp_path / "cache") == []
+    assert files_under(tmp_path / "bin") == []
+
+
 def test_istio_always_500_fails_cleanly_within_a_bound(
     server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
 ) -> None:
@@ -304,7 +320,11 @@ def test_istio_always_500_fails_cleanly_within_a_bound(
     # 3 attempts x 10 s + waits of 1 and 2 s: the message states the bound, the module kept to it.
     assert "bounded by 3 attempt(s) x 10 s timeout + 3 s of waits (1, 2) = 33 s" in failed["msg"]
     assert 3 <= failed["elapsed"] < 33
-    # The whole playbook (Ansible's start, facts, the role's checks on the cluster) ends well within a minute.
+    # Seen from the server: the first and the last request are the waits apart (1 + 2 s), well within the bound.
+    requests = server.times(ISTIO_PATH)
+    assert 3 <= requests[-1] - requests[0] < 33, requests
+    # The whole playbook (Ansible's start, facts, the role's checks on the cluster) ends within a minute.
+    print(f"always 500: module {failed['elapsed']:.1f} s, playbook {run.seconds:.1f} s")
     assert run.seconds < 60, run.seconds
 
 
