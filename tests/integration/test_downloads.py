@@ -313,6 +313,7 @@ def test_istio_always_500_fails_cleanly_within_a_bound(
         result_file=str(tmp_path / "failed.json"),
     )
     run = ansible_playbook(ISTIO_PLAY, tmp_path, extra)
+    ended = time.monotonic()
     failed = assert_failed_and_left_nothing(run, tmp_path, before, k8s)
     assert server.statuses(ISTIO_PATH) == [500, 500, 500]
     assert "no success after 3 attempt(s)" in failed["msg"]
@@ -323,9 +324,16 @@ def test_istio_always_500_fails_cleanly_within_a_bound(
     # Seen from the server: the first and the last request are the waits apart (1 + 2 s), well within the bound.
     requests = server.times(ISTIO_PATH)
     assert 3 <= requests[-1] - requests[0] < 33, requests
-    # The whole playbook (Ansible's start, facts, the role's checks on the cluster) ends within a minute.
-    print(f"always 500: module {failed['elapsed']:.1f} s, playbook {run.seconds:.1f} s")
-    assert run.seconds < 60, run.seconds
+    # From the download task's first request (the .sha256) to the end of ansible-playbook: within a minute.
+    # (Before it, Ansible's start, facts and the role's checks on the cluster take what a loaded machine gives them;
+    # the whole playbook is only held to a cap that catches a hang.)
+    since_first = ended - server.times(f"{ISTIO_PATH}.sha256")[0]
+    print(
+        f"always 500: module {failed['elapsed']:.1f} s, download to exit {since_first:.1f} s, "
+        f"playbook {run.seconds:.1f} s"
+    )
+    assert since_first < 60, since_first
+    assert run.seconds < 300, run.seconds
 
 
 def minishift_fixture_tarball() -> bytes:
