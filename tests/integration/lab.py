@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shlex
+import signal
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +78,8 @@ class Cluster:
     name: str
     flavor: str
     kubeconfig: Path
+    # Extra environment for cluster.sh (e.g. fixed ports: MESHLAB_APISERVER_PORT, KWOK_KUBE_*_PORT).
+    env: dict[str, str] = field(default_factory=dict)
 
     def kubectl(self, *args, timeout=60, check=True) -> subprocess.CompletedProcess:
         return run(
@@ -83,7 +89,7 @@ class Cluster:
     def sh(self, cmd: str, timeout=420, check=True) -> subprocess.CompletedProcess:
         return run(
             [CLUSTER_SH, cmd],
-            env={"FLAVOR": self.flavor, "NODES": "2", "MESHLAB_CLUSTER_NAME": self.name},
+            env={"FLAVOR": self.flavor, "NODES": "2", "MESHLAB_CLUSTER_NAME": self.name, **self.env},
             timeout=timeout,
             check=check,
         )
@@ -108,11 +114,70 @@ class Cluster:
         names = self.kubectl("get", "crd", "-o", "name").stdout.split()
         return {n for n in names if re.search(pattern, n)}
 
+    @property
+    def state_dir(self) -> Path:
+        """kwokctl's work folder of this cluster (kwok.yaml, pids/, logs/, etcd/)."""
+        return CACHE_DIR / "kwok" / "clusters" / self.name
 
-def start_cluster(flavor: str, suffix: str = "") -> Cluster:
+    def pid(self, component: str) -> int | None:
+        """pid of this cluster's component (kube-apiserver, etcd, ...) while it runs, else None.
+
+        As cluster.sh does, a pid counts only when its command line runs the binary from this cluster's state
+        folder: another cluster's process, or an unrelated one that recycled the pid, is never taken for ours.
+        """
+        try:
+            pid = int((self.state_dir / "pids" / f"{component}.pid").read_text().strip())
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if argv and argv[0] == str(self.state_dir / "bin" / component).encode() else None
+
+    def kill_component(self, component: str, sig: int = signal.SIGKILL, timeout: float = 20) -> int:
+        """Send sig to this cluster's component and wait until it is gone; returns the pid it had."""
+        pid = self.pid(component)
+        assert pid, f"{component} of {self.name} is not running (state {self.state_dir})"
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while self.pid(component) == pid:
+            assert time.monotonic() < deadline, (
+                f"{component} (pid {pid}) of {self.name} still runs {timeout}s after {sig}"
+            )
+            time.sleep(0.2)
+        return pid
+
+    def start_stopped(self, timeout: int = 180) -> subprocess.CompletedProcess:
+        """`kwokctl start cluster`: the binary runtime starts exactly the components that are not running (the
+        others are left alone) on the ports recorded in kwok.yaml, and etcd keeps its data: nothing is recreated."""
+        components = [p.stem for p in (self.state_dir / "pids").glob("*.pid")]
+        for _attempt in range(3):
+            proc = run(
+                [BIN_DIR / "kwokctl", "--name", self.name, "start", "cluster", "--wait", "90s"],
+                # kwokctl runs the first kubectl on PATH for its health checks: ours (as cluster.sh does).
+                env={"KWOK_WORKDIR": str(CACHE_DIR / "kwok"), "PATH": f"{BIN_DIR}:{os.environ['PATH']}"},
+                timeout=timeout,
+            )
+            deadline = time.monotonic() + 60
+            while self.kubectl("get", "--raw", "/readyz", check=False, timeout=30).stdout.strip() != "ok":
+                assert time.monotonic() < deadline, f"{self.name}: /readyz not ok 60s after kwokctl start cluster"
+                time.sleep(1)
+            # The controller-manager and the scheduler exit by themselves once they could not renew their
+            # leader lease (10 s without the API server), possibly just after kwokctl found them running:
+            # watch them past a lease's duration (15 s) and start again what exited.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and all(self.pid(c) for c in components):
+                time.sleep(1)
+            if all(self.pid(c) for c in components):
+                return proc
+        raise AssertionError(f"{self.name}: {[c for c in components if not self.pid(c)]} keep exiting after a start")
+
+
+def start_cluster(flavor: str, suffix: str = "", env: dict[str, str] | None = None) -> Cluster:
     name = f"meshlab-{PREFIX}{suffix}-{flavor}"
     cluster = Cluster(
-        name=name, flavor=flavor, kubeconfig=CACHE_DIR / "cluster" / name.removeprefix("meshlab-") / "kubeconfig"
+        name=name,
+        flavor=flavor,
+        kubeconfig=CACHE_DIR / "cluster" / name.removeprefix("meshlab-") / "kubeconfig",
+        env=dict(env or {}),
     )
     cluster.sh("up")
     return cluster
@@ -152,19 +217,10 @@ def parse_recap(output: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
 
 
-def ansible_playbook(
-    playbook: str | Path,
-    tmp_path: Path,
-    extra_vars: dict | None = None,
-    *args: str,
-    env: dict | None = None,
-    timeout: int = 900,
-) -> PlaybookRun:
-    """Run ansible-playbook on localhost (local connection, this venv's Python).
-
-    playbook: a path, or the YAML text of a playbook (written to tmp_path). Extra vars go through a JSON file, so
-    values keep their types (a string '3' stays a string, a list stays a list). The fact cache is per test.
-    """
+def playbook_command(
+    playbook: str | Path, tmp_path: Path, extra_vars: dict | None = None, *args: str, env: dict | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The ansible-playbook command line and environment that ansible_playbook() and PlaybookProcess run."""
     if isinstance(playbook, str) and "\n" in playbook:
         path = tmp_path / "play.yml"
         path.write_text(playbook)
@@ -193,10 +249,27 @@ def ansible_playbook(
         "MESHLAB_REPORT_DIR": str(tmp_path / "report"),
         **(env or {}),
     }
+    return [str(c) for c in cmd], {**os.environ, **full_env}
+
+
+def ansible_playbook(
+    playbook: str | Path,
+    tmp_path: Path,
+    extra_vars: dict | None = None,
+    *args: str,
+    env: dict | None = None,
+    timeout: int = 900,
+) -> PlaybookRun:
+    """Run ansible-playbook on localhost (local connection, this venv's Python).
+
+    playbook: a path, or the YAML text of a playbook (written to tmp_path). Extra vars go through a JSON file, so
+    values keep their types (a string '3' stays a string, a list stays a list). The fact cache is per test.
+    """
+    cmd, full_env = playbook_command(playbook, tmp_path, extra_vars, *args, env=env)
     start = time.monotonic()
     proc = subprocess.run(
-        [str(c) for c in cmd],
-        env={**os.environ, **full_env},
+        cmd,
+        env=full_env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -213,3 +286,103 @@ def files_under(path: Path) -> list[str]:
     if not path.exists():
         return []
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def free_ports(count: int, low: int = 20000, high: int = 29999) -> list[int]:
+    """count TCP ports free on 127.0.0.1, between low and high: below kwokctl's range (it counts down from 32766
+    when it picks ports for a new cluster) and the kernel's ephemeral range (32768 and up). A cluster whose
+    components died keeps its ports there: no cluster created meanwhile takes them before they are restarted."""
+    ports: list[int] = []
+    candidates = random.sample(range(low, high + 1), k=min(200, high - low + 1))
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise AssertionError(f"fewer than {count} free ports between {low} and {high}")
+
+
+class PlaybookProcess:
+    """ansible-playbook in the background, in a process group of its own (as a terminal's foreground job is), with
+    its output read line by line as it comes: a test can wait for a task to start, then act while it runs."""
+
+    def __init__(
+        self, playbook: str | Path, tmp_path: Path, extra_vars: dict | None = None, *args: str, env: dict | None = None
+    ):
+        cmd, full_env = playbook_command(playbook, tmp_path, extra_vars, *args, env=env)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(
+            cmd,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        self.lines: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic() - self.start, line))
+
+    @property
+    def output(self) -> str:
+        return "".join(line for _t, line in list(self.lines))
+
+    def wait_for(self, pattern: str, timeout: float) -> float:
+        """Seconds since the start when a line matching pattern appeared. Fails (and kills the run) when the run
+        ended, or timeout seconds passed, without such a line."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            ended = self.proc.poll() is not None and not self._reader.is_alive()
+            lines = list(self.lines)
+            for at, line in lines[seen:]:
+                if regex.search(line):
+                    return at
+            seen = len(lines)
+            if ended:
+                raise AssertionError(
+                    f"ansible-playbook ended (rc {self.proc.returncode}) before a line matched {pattern!r}:\n"
+                    f"{self.output[-6000:]}"
+                )
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"no line matched {pattern!r} within {timeout}s:\n{self.output[-6000:]}")
+            time.sleep(0.2)
+
+    def signal(self, sig: int) -> None:
+        """Send sig to the run's whole process group (ansible-playbook, its workers and modules), as Ctrl-C does."""
+        os.killpg(self.proc.pid, sig)
+
+    def wait(self, timeout: float) -> PlaybookRun:
+        """The finished run; fails (and kills the run) when it is still going after timeout seconds."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"ansible-playbook still running {timeout}s later (killed):\n{self.output[-6000:]}"
+            ) from None
+        self._reader.join(30)
+        output = self.output
+        return PlaybookRun(rc=rc, output=output, seconds=time.monotonic() - self.start, recap=parse_recap(output))
+
+    def kill(self) -> None:
+        """Stop the whole run at once (SIGKILL to its process group); nothing when it has ended."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.proc.wait(30)
