@@ -7,11 +7,14 @@ server's side as well as in the module's result. Sleeps are real, kept short (te
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import ipaddress
 import itertools
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,6 +35,10 @@ from ansible_collections.meshlab.service_mesh.plugins.module_utils.download impo
     parse_checksum_spec,
 )
 from ansible_collections.meshlab.service_mesh.plugins.modules import verified_download
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 NAME = "istio-1.30.4-linux-amd64.tar.gz"
 BODY = os.urandom(300_000)
@@ -69,6 +76,37 @@ class Server:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
+    yield from _serve()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Server]:
+    """The same server behind TLS, with a self-signed certificate no CA vouches for."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "tls.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    yield from _serve(context)
+
+
+def _serve(tls: ssl.SSLContext | None = None) -> Iterator[Server]:
     state = Server(
         files={
             f"/{NAME}": BODY,
@@ -129,7 +167,9 @@ def server() -> Iterator[Server]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    state.url = f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
@@ -529,3 +569,18 @@ def test_a_run_stopped_mid_download_removes_its_temporary_file(
     proc.communicate(timeout=20)
     assert proc.returncode != 0
     assert leftovers(out) == []
+
+
+def test_an_untrusted_tls_certificate_fails_at_once(tls_server: Server, tmp_path: Path, run: Run) -> None:
+    args = fast(tls_server, tmp_path / NAME, checksum=f"sha256:{SHA}")
+    result = run(args)
+    assert result["failed"] is True
+    assert "TLS certificate not trusted" in result["msg"]
+    assert "not retried" in result["msg"]
+    assert [(a["status"], a["retryable"]) for a in result["attempts"]] == [(None, False)]
+    assert tls_server.seen == [], "no request passes a handshake that failed"
+    assert leftovers(tmp_path) == ["tls.pem"]
+    # validate_certs false, as get_url's: the same server is accepted and the sha256 still verified.
+    trusted = run(dict(args, validate_certs=False))
+    assert not trusted.get("failed"), trusted
+    assert (tmp_path / NAME).read_bytes() == BODY
