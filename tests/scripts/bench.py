@@ -64,6 +64,30 @@ class Bench:
         self.bench_id = time.strftime("%Y%m%d%H%M%S")
         self.root = Path(args.workdir or REPO / ".cache/bench") / self.bench_id
         self.clusters: list[tuple[str, Path]] = []  # (name, dir) of every cluster made
+        # The collection as it is when the bench starts: others' later edits do not leak into a run.
+        self.src = self.root / "src"
+        self.collections = self.root / "collections"
+
+    def snapshot(self) -> str:
+        """Copy the working tree (tracked and untracked, not ignored) and put it on a collections path."""
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, check=True
+        )
+        for rel in filter(None, listed.stdout.decode().split("\0")):
+            src = REPO / rel
+            if src.is_file():
+                (self.src / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, self.src / rel)
+        link = self.collections / "ansible_collections/meshlab/service_mesh"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(self.src)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "-uno"], cwd=REPO, capture_output=True, text=True, check=False
+        )
+        return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
 
     # --- clusters -------------------------------------------------------------------------
     def cluster_dirs(self, name: str) -> dict[str, Path]:
@@ -84,6 +108,8 @@ class Bench:
         env = dict(os.environ)
         env.update(
             {
+                "ANSIBLE_CONFIG": str(self.src / "ansible.cfg"),
+                "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
                 "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(d["facts"]),
                 "MESHLAB_REPORT_DIR": str(d["report"]),
                 "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
@@ -120,7 +146,7 @@ class Bench:
         log_file = self.cluster_dirs(name)["logs"] / f"{label}.log"
         start = time.monotonic()
         with log_file.open("w") as out:
-            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+            proc = subprocess.run(cmd, cwd=self.src, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
         elapsed = time.monotonic() - start
         text = log_file.read_text(errors="replace")
         if proc.returncode != 0:
@@ -358,7 +384,8 @@ def render(results: list[dict], bench: Bench, load: dict, note: str) -> str:
         f"`make bench BENCH_RUNS={len(results)}` ({', '.join(map(str, [len(results)]))} runs), "
         f"{datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"{platform.node() or 'host'}: {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, Istio {ex.get('version', '?')}.",
+        f"Python {platform.python_version()}, Istio {ex.get('version', '?')}; collection at {bench.revision} "
+        "(a copy taken when the bench started).",
         f"Load average at start / end: {load['start']} / {load['end']}." + (f" {note}" if note else ""),
         "",
         "Each run uses clusters of its own (provider kwok, 2 fake nodes, own kwok workdir, kubeconfig, report folder "
@@ -437,6 +464,7 @@ def main() -> int:
         return 2
     bench = Bench(args)
     bench.root.mkdir(parents=True, exist_ok=True)
+    bench.revision = bench.snapshot()
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -448,6 +476,13 @@ def main() -> int:
     try:
         for i in range(1, args.runs + 1):
             results.append(bench.run_once(i))
+            if i < args.runs and args.output:  # what is done so far survives a stop
+                load_now = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                partial = render(results, bench, {"start": load_start, "end": load_now}, args.note)
+                write_between_markers(
+                    Path(args.output),
+                    partial.replace("# Benchmark:", f"# (partial: {i} runs of {args.runs}) Benchmark:", 1),
+                )
     except (RuntimeError, KeyboardInterrupt, subprocess.TimeoutExpired) as err:
         log(f"FAILED: {err}")
         return 1
