@@ -1,0 +1,338 @@
+"""Issue 8, secrets: the lab's secrets appear nowhere in the output (at -vvv), in the fact cache or in the report.
+
+(i) Weave Scope with its Route and basic auth on the suite's own OpenShift cluster: the password the role generates
+    is read back from the 0600 file it writes and from the Secret; neither it, nor its base64 (the Secret's data),
+    nor the base64 of user:password (the Authorization header) may be in ansible-playbook's -vvv output, in the
+    fact cache, or in the mesh report and the end-of-run summary run after it. state=absent then removes the Secret
+    and the file.
+(ii) OpenShift Local (provider crc) with a fake pull secret holding a unique marker: the role runs at -vvv as far as
+    this machine lets it, against a fixture `crc` (tests/integration/fixtures/crc-fixture.py) that records every
+    command line and what it read from the pull secret file. The marker must reach the fixture (so the test can
+    fail: the secret was really passed) and appear nowhere in the output, the fact cache, or the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from lab import REPO, Cluster, PlaybookRun, ansible_playbook, files_under, parse_recap
+
+VERBOSE = "-vvv"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def leaks(secrets: dict[str, str], output: str, *folders: Path) -> list[str]:
+    """Where any of the secrets (name -> value) shows: 'output' or a file path."""
+    found = []
+    for name, value in secrets.items():
+        assert len(value) >= 8, f"{name} is too short to search for: {value!r}"
+        at = output.find(value)
+        if at >= 0:
+            # Where it shows, the secret itself masked, so that a failure says which task printed it.
+            task = output.rfind("TASK [", 0, at)
+            context = output[max(task, at - 1500) : at + 300].replace(value, "<SECRET>")
+            found.append(f"{name} in the ansible-playbook output:\n{context}")
+        for folder in folders:
+            for rel in files_under(folder):
+                path = folder / rel
+                if path.is_file() and value.encode() in path.read_bytes():
+                    found.append(f"{name} in {path}")
+    return found
+
+
+SCOPE_PLAY = """
+- name: Weave Scope with its Route and basic auth
+  hosts: localhost
+  gather_facts: true
+  tasks:
+    - name: The cluster is described as the minishift role would publish it
+      meshlab.service_mesh.cluster_facts:
+        kubeconfig: "{{ secrets_kubeconfig }}"
+      register: secrets_cluster
+
+    - name: Meshlab_cluster tells the roles and the report where the cluster is (fact cache, as in the lab)
+      ansible.builtin.set_fact:
+        meshlab_cluster: "{{ secrets_cluster.cluster }}"
+        cacheable: true
+
+    - name: Weave Scope is in the asked state
+      ansible.builtin.include_role:
+        name: meshlab.service_mesh.weave_scope
+"""
+
+REPORT_PLAYS = f"""
+- name: The mesh report
+  ansible.builtin.import_playbook: {REPO}/playbooks/explore.yml
+
+- name: The end-of-run summary
+  ansible.builtin.import_playbook: {REPO}/playbooks/summary.yml
+"""
+
+
+def test_scope_basic_auth_password_is_never_shown(openshift: Cluster, tmp_path):
+    namespace = "bi-secrets"
+    creds = tmp_path / "credentials" / "weave-scope.credentials"
+    common = {
+        "secrets_kubeconfig": str(openshift.kubeconfig),
+        "weave_scope_namespace": namespace,
+        "weave_scope_route_enabled": True,
+        "weave_scope_basic_auth_file": str(creds),
+        "weave_scope_wait_timeout": 120,
+        # The report runs without BookInfo (no Istio here): it describes what is there, Scope's namespace too.
+        "explore_require_bookinfo": False,
+    }
+    run = ansible_playbook(SCOPE_PLAY + REPORT_PLAYS, tmp_path, common, VERBOSE)
+    assert run.rc == 0 and run.failed == 0, f"{run.recap}\n{run.output[-5000:]}"
+    assert "<127.0.0.1>" in run.output or "ESTABLISH LOCAL CONNECTION" in run.output, "not run at -vvv"
+
+    # The credentials file: mode 0600 in a 0700 folder, and the Secret holds the same password.
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600, oct(creds.stat().st_mode)
+    assert stat.S_IMODE(creds.parent.stat().st_mode) == 0o700, oct(creds.parent.stat().st_mode)
+    fields = {}
+    for line in creds.read_text().splitlines():
+        if not line.startswith("#") and ":" in line:
+            key, _sep, value = line.partition(":")
+            fields[key.strip()] = json.loads(value.strip())
+    username, password = fields["username"], fields["password"]
+    assert len(password) == 32, "the generated password has the default length (32)"
+    secret = json.loads(
+        openshift.kubectl("-n", namespace, "get", "secret", "weave-scope-basic-auth", "-o", "json").stdout
+    )
+    assert secret["type"] == "kubernetes.io/basic-auth"
+    assert base64.b64decode(secret["data"]["password"]).decode() == password
+    assert base64.b64decode(secret["data"]["username"]).decode() == username
+
+    # The report and the summary ran (so that there is something to search in).
+    report = tmp_path / "report"
+    assert files_under(report), f"no mesh report was written to {report}:\n{run.output[-3000:]}"
+    assert "What is where" in run.output
+    facts = tmp_path / "facts"
+    assert files_under(facts), "the fact cache is empty: meshlab_cluster should be in it"
+
+    secrets = {
+        "the password": password,
+        "the password in base64 (the Secret's data)": secret["data"]["password"],
+        "user:password in base64 (the Authorization header)": b64(f"{username}:{password}"),
+    }
+    found = leaks(secrets, run.output, facts, report)
+    assert not found, "\n\n".join(found)
+
+    # state=absent: the Secret and the credentials file are gone (the role's contract), and nothing labelled is left.
+    gone = ansible_playbook(SCOPE_PLAY, tmp_path, {**common, "weave_scope_state": "absent"}, VERBOSE)
+    assert gone.rc == 0 and gone.failed == 0, f"{gone.recap}\n{gone.output[-5000:]}"
+    found = leaks(secrets, gone.output, facts, report)
+    assert not found, "\n\n".join(found)
+    missing = openshift.kubectl("-n", namespace, "get", "secret", "weave-scope-basic-auth", check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr, missing.stdout + missing.stderr
+    assert not creds.exists(), f"{creds} is still there after weave_scope_state=absent"
+    assert {o for o in openshift.lab_objects() if o[1] == namespace or namespace in o[2]} == set()
+
+
+# --- (ii) OpenShift Local's pull secret -------------------------------------------------------------------------
+
+FIXTURE_CRC = Path(__file__).resolve().parent / "fixtures" / "crc-fixture.py"
+CRC_VERSION = "2.62.0"
+# `crc setup` must not run as root, and the role's preflight says so: the run is made as nobody. This venv's Python
+# lives under /root (not readable by others), so nobody runs Ansible with the system Python 3.11 and this venv's
+# packages on PYTHONPATH.
+NOBODY = 65534
+SYSTEM_PYTHON = "/usr/bin/python3"
+SITE_PACKAGES = next((REPO / ".venv" / "lib").glob("python3.*/site-packages"), None)
+
+CRC_PLAY = """
+- name: OpenShift Local with a pull secret
+  hosts: localhost
+  gather_facts: true
+  roles:
+    - role: meshlab.service_mesh.minishift
+"""
+
+
+def crc_artifacts(root: Path) -> str:
+    """The fixture packed as crc's release (<root>/<version>/crc-linux-amd64.tar.xz + sha256sum.txt)."""
+    folder = root / CRC_VERSION
+    folder.mkdir(parents=True)
+    asset = folder / "crc-linux-amd64.tar.xz"
+    with tarfile.open(asset, "w:xz") as tar:
+        info = tar.gettarinfo(str(FIXTURE_CRC), arcname=f"crc-{CRC_VERSION}-linux-amd64/crc")
+        info.mode = 0o755
+        info.uid = info.gid = 0
+        with FIXTURE_CRC.open("rb") as f:
+            tar.addfile(info, f)
+    digest = hashlib.sha256(asset.read_bytes()).hexdigest()
+    (folder / "sha256sum.txt").write_text(f"{digest}  {asset.name}\n")
+    return digest
+
+
+def serve(root: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+def run_as_nobody(play: str, work: Path, extra_vars: dict, *args: str, env: dict) -> PlaybookRun:
+    """ansible-playbook as the unprivileged user nobody, its HOME, fact cache and report inside work."""
+    (work / "play.yml").write_text(play)
+    (work / "vars.json").write_text(json.dumps(extra_vars))
+    for path in [work, *work.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    cmd = [
+        SYSTEM_PYTHON,
+        str(REPO / ".venv" / "bin" / "ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={SYSTEM_PYTHON}",
+        "-e",
+        f"@{work / 'vars.json'}",
+        *args,
+        str(work / "play.yml"),
+    ]
+    full_env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(work / "home"),
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(SITE_PACKAGES),
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(
+            Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", REPO / ".cache" / "collections")).resolve()
+        ),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(work / "facts"),
+        # nobody's home in /etc/passwd is /nonexistent: Ansible's temporary files go below HOME instead.
+        "ANSIBLE_REMOTE_TEMP": str(work / "home" / ".ansible" / "tmp"),
+        "ANSIBLE_LOCAL_TEMP": str(work / "home" / ".ansible" / "tmp"),
+        # async_status looks for the job's record below ~nobody unless told where the job wrote it.
+        "ANSIBLE_ASYNC_DIR": str(work / "home" / ".ansible_async"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "MESHLAB_REPORT_DIR": str(work / "report"),
+        **env,
+    }
+    start = time.monotonic()
+    proc = subprocess.run(
+        cmd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd=REPO,
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+    )
+    output = proc.stdout + proc.stderr
+    return PlaybookRun(rc=proc.returncode, output=output, seconds=time.monotonic() - start, recap=parse_recap(output))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the role as the user nobody, which needs root to switch to")
+@pytest.mark.skipif(not Path(SYSTEM_PYTHON).exists() or SITE_PACKAGES is None, reason="no system Python 3 or venv")
+def test_crc_pull_secret_is_passed_but_never_shown(openshift: Cluster, tmp_path):
+    # nobody cannot enter pytest's tmp_path (root's, 0700): the run gets a folder of its own.
+    work = Path(tempfile.mkdtemp(prefix="meshlab-bi-crc-"))
+    server = None
+    try:
+        work.chmod(0o755)
+        home = work / "home"
+        home.mkdir()
+        marker = f"MESHLAB-FAKE-PULL-SECRET-{uuid.uuid4().hex}"
+        admin_password = f"MESHLAB-FAKE-KUBEADMIN-{uuid.uuid4().hex}"
+        pull_secret = home / "pull-secret.json"
+        pull_secret.write_text(
+            json.dumps({"auths": {"cloud.openshift.com": {"auth": marker, "email": "lab@example.invalid"}}})
+        )
+        pull_secret.chmod(0o600)
+        handover = home / "handover-kubeconfig"
+        shutil.copyfile(openshift.kubeconfig, handover)
+        crc_artifacts(work / "artifacts")
+        server, url = serve(work / "artifacts")
+        host = {
+            name: str(work / "host" / name)
+            for name in [
+                "minishift_bin_dir",
+                "minishift_install_dir",
+                "minishift_download_dir",
+                "minishift_kubeconfig_dir",
+                "minishift_kwok_workdir",
+            ]
+        }
+        extra = {
+            **host,
+            "minishift_provider": "crc",
+            # microshift: needs a pull secret, and fits this host (2 CPUs; openshift and okd ask for 4).
+            "minishift_crc_preset": "microshift",
+            "minishift_crc_cpus": 2,
+            "minishift_crc_memory_mib": 4096,
+            "minishift_crc_pull_secret_file": str(pull_secret),
+            "minishift_crc_download_base_url": url,
+            "minishift_crc_version": CRC_VERSION,
+            "minishift_start_timeout": 120,
+            "explore_require_bookinfo": False,
+        }
+        (home / ".crc").mkdir()
+        (home / ".crc" / "fixture-admin-password").write_text(admin_password)
+        env = {"CRC_FIXTURE_KUBECONFIG": str(handover)}
+        run = run_as_nobody(CRC_PLAY + REPORT_PLAYS, work, extra, VERBOSE, env=env)
+        tail = run.output[-6000:]
+        assert "ESTABLISH LOCAL CONNECTION FOR USER: nobody" in run.output, tail
+        assert run.rc == 0 and run.failed == 0, f"{run.recap}\n{tail}"
+
+        # The fixture was installed from the verified download and got the secret: by path in its configuration,
+        # on `crc start -p`, and it read the marker from the file.
+        calls = [json.loads(line) for line in (home / ".crc" / "fixture-calls.jsonl").read_text().splitlines()]
+        argvs = [c["argv"] for c in calls if "argv" in c]
+        assert ["config", "set", "pull-secret-file", str(pull_secret)] in argvs, argvs
+        assert ["start", "-o", "json", "-p", str(pull_secret)] in argvs, argvs
+        reads = [c for c in calls if "start_pull_secret_content" in c]
+        assert reads and all(marker in c["start_pull_secret_content"] for c in reads), reads
+        # The cluster it handed over was published (the run went through to the end).
+        facts = work / "facts"
+        assert any(b"meshlab_cluster" in (facts / f).read_bytes() for f in files_under(facts))
+        report = work / "report"
+        assert files_under(report), f"no report in {report}:\n{tail}"
+
+        secrets = {
+            "the pull secret's marker": marker,
+            "the pull secret file's content": pull_secret.read_text(),
+            "the marker in base64": b64(marker),
+            "the kubeadmin password crc printed": admin_password,
+        }
+        # Nor in what Ansible keeps of the async `crc start` job (its record holds crc's whole answer).
+        found = leaks(secrets, run.output, facts, report, home / ".ansible_async", home / ".ansible")
+        assert not found, "\n\n".join(found)
+    finally:
+        if server is not None:
+            server.shutdown()
+        if os.environ.get("MESHLAB_IT_KEEP_WORK") == "1":
+            print(f"kept for inspection: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
