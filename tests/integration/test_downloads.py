@@ -258,6 +258,7 @@ def test_istio_500_three_times_then_served_retries_with_backoff(
     assert run.rc == 0, run.output[-4000:]
     assert server.statuses(ISTIO_PATH) == [500, 500, 500, 200]
     gaps = [b - a for a, b in itertools.pairwise(server.times(ISTIO_PATH))]
+    print(f"500 x3 then served: gaps between requests at the server {[round(g, 2) for g in gaps]} s")
     # delay 1 s, backoff 2: the server sees the requests 1, 2 and 4 s apart (plus the requests' own time).
     assert gaps[0] >= 1 and gaps[1] >= 2 and gaps[2] >= 4, gaps
     assert gaps[0] < gaps[1] < gaps[2], gaps
