@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import mask_url, open_url
 
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 CHUNK_SIZE = 64 * 1024
@@ -261,6 +261,7 @@ class Fetcher:
         policy = self.policy
         began = self.clock()
         mine: list[Attempt] = []
+        shown = mask_url(url)  # credentials in the URL never reach results or messages
         for number in range(1, policy.attempts + 1):
             reset()
             start = self.clock()
@@ -271,13 +272,13 @@ class Fetcher:
                     verify()
             except _AttemptFailed as failure:
                 attempt = Attempt(
-                    url, number, failure.status, failure.error, self.clock() - start, retryable=failure.retryable
+                    shown, number, failure.status, failure.error, self.clock() - start, retryable=failure.retryable
                 )
                 self.attempts.append(attempt)
                 mine.append(attempt)
                 if not failure.retryable:
                     raise DownloadError(
-                        f"{url}: {failure.error}; not retried (this does not heal by asking again)",
+                        f"{shown}: {failure.error}; not retried (this does not heal by asking again)",
                         kind="http" if failure.status else "fatal",
                     ) from None
                 if number < policy.attempts:
@@ -285,14 +286,14 @@ class Fetcher:
                     self.sleep(attempt.wait)
                 continue
             except ChecksumMismatchError as mismatch:
-                self.attempts.append(Attempt(url, number, status, str(mismatch), self.clock() - start))
+                self.attempts.append(Attempt(shown, number, status, str(mismatch), self.clock() - start))
                 raise
-            self.attempts.append(Attempt(url, number, status, None, self.clock() - start))
+            self.attempts.append(Attempt(shown, number, status, None, self.clock() - start))
             return
         waited = [a.wait for a in mine if a.wait is not None]
         last = mine[-1]
         raise DownloadError(
-            f"{url}: no success after {len(mine)} attempt(s) in {self.clock() - began:.1f} s "
+            f"{shown}: no success after {len(mine)} attempt(s) in {self.clock() - began:.1f} s "
             f"(last: {last.error}); waited {', '.join(_seconds(w) for w in waited) or 'no'} s between attempts "
             f"(delay {_seconds(policy.delay)} s, backoff x{_seconds(policy.backoff)}, "
             f"max_delay {_seconds(policy.max_delay)} s); "

@@ -224,6 +224,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import mask_url
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
     ChecksumMismatchError,
     DownloadError,
@@ -260,6 +261,8 @@ class Download:
         self.module = module
         p = module.params
         self.url: str = p["url"]
+        # What results and messages show: credentials in a URL are masked.
+        self.shown_url: str = mask_url(self.url)
         self.dest: str = os.path.abspath(p["dest"])  # type path: ~ already expanded
         self.started = time.monotonic()
         self.policy = RetryPolicy(
@@ -272,7 +275,7 @@ class Download:
         self.fetcher = Fetcher(self.policy, validate_certs=p["validate_certs"], use_proxy=p["use_proxy"])
         self.result: dict[str, Any] = {
             "changed": False,
-            "url": self.url,
+            "url": self.shown_url,
             "dest": self.dest,
             "checksum_url": None,
             "expected_sha256": None,
@@ -323,13 +326,15 @@ class Download:
             raise  # not reached: fail() exits
         if checksum_url is None:
             return digest
-        self.result["checksum_url"] = checksum_url
+        self.result["checksum_url"] = mask_url(checksum_url)
         self.result["bound"] += self.policy.bound()
         try:
             text = self.fetcher.fetch_bytes(checksum_url).decode("utf-8", errors="replace")
-            return checksum_from_text(text, url_filename(self.url), checksum_url)
+            return checksum_from_text(text, url_filename(self.url), self.result["checksum_url"])
         except (DownloadError, ValueError) as e:
-            self.fail(f"the expected sha256 of {self.url} could not be read: {e}. Nothing was written to {self.dest}")
+            self.fail(
+                f"the expected sha256 of {self.shown_url} could not be read: {e}. Nothing was written to {self.dest}"
+            )
             raise  # not reached
 
     def file_args(self, path: str) -> dict[str, Any]:
@@ -364,7 +369,7 @@ class Download:
                 downloaded=True,
                 sha256=expected,
                 size=None,
-                msg=f"check mode: {self.url} would be downloaded to {self.dest}"
+                msg=f"check mode: {self.shown_url} would be downloaded to {self.dest}"
                 + (f" and verified against sha256 {expected}" if expected else " (not verified: no checksum)"),
                 **self.diff(before, before_size, expected, None),
             )
@@ -376,7 +381,7 @@ class Download:
         return {
             "diff": {
                 "before_header": self.dest,
-                "after_header": self.url,
+                "after_header": self.shown_url,
                 "before": _diff_text(self.dest, before, before_size),
                 "after": _diff_text(self.dest, after or "unknown", after_size),
             }
@@ -396,7 +401,7 @@ class Download:
             os.replace(tmp, self.dest)
         except ChecksumMismatchError as e:
             self.fail(
-                f"sha256 checksum mismatch for {self.url}: expected {e.expected}"
+                f"sha256 checksum mismatch for {self.shown_url}: expected {e.expected}"
                 f"{' (from ' + self.result['checksum_url'] + ')' if self.result['checksum_url'] else ''}, "
                 f"received {e.actual} ({e.size} bytes). The file was discarded and not retried: a complete download "
                 f"with another sha256 is tampered or corrupt. Nothing was written to {self.dest}",
@@ -410,14 +415,16 @@ class Download:
             if in_main_thread:
                 signal.signal(signal.SIGTERM, previous)
         if expected is None:
-            self.module.warn(f"{self.url} was downloaded without a checksum: nothing vouches for its content but TLS")
-        tries = len([a for a in self.fetcher.attempts if a.url == self.url])
+            self.module.warn(
+                f"{self.shown_url} was downloaded without a checksum: nothing vouches for its content but TLS"
+            )
+        tries = len([a for a in self.fetcher.attempts if a.url == self.shown_url])
         self.finish(
             changed=True,
             downloaded=True,
             sha256=actual,
             size=size,
-            msg=f"downloaded {self.url} to {self.dest}"
+            msg=f"downloaded {self.shown_url} to {self.dest}"
             + (f", sha256 {actual} verified" if expected else ", not verified (no checksum)")
             + f", in {tries} attempt(s)",
             **self.diff(before, before_size, actual, size),

@@ -584,3 +584,20 @@ def test_an_untrusted_tls_certificate_fails_at_once(tls_server: Server, tmp_path
     trusted = run(dict(args, validate_certs=False))
     assert not trusted.get("failed"), trusted
     assert (tmp_path / NAME).read_bytes() == BODY
+
+
+def test_credentials_in_urls_are_masked_in_results_and_messages(server: Server, tmp_path: Path, run: Run) -> None:
+    host = server.url.removeprefix("http://")
+    secret_url = f"http://lab:s3cret-pass@{host}"
+    args = fast(server, tmp_path / NAME, url=f"{secret_url}/{NAME}", checksum=f"sha256:{secret_url}/{NAME}.sha256")
+    ok = run(args)
+    assert not ok.get("failed"), ok
+    server.script[f"/{NAME}"] = [Behaviour("status", 500)]
+    (tmp_path / NAME).unlink()
+    failed = run(dict(args, attempts=2, delay=0.05))
+    assert failed["failed"] is True
+    for result in (ok, failed):
+        # Ansible echoes the arguments as given under "invocation" (as for get_url); what the module says does not.
+        text = json.dumps({k: v for k, v in result.items() if k != "invocation"})
+        assert "s3cret-pass" not in text
+        assert "****:****@" in result["url"]
