@@ -15,6 +15,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -145,13 +146,22 @@ class Cluster:
             time.sleep(0.2)
         return pid
 
+    def wait_exited(self, components: list[str], timeout: float) -> bool:
+        """Wait until none of components runs (at most timeout seconds); whether they all exited."""
+        deadline = time.monotonic() + timeout
+        while any(self.pid(c) for c in components):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
     def start_stopped(self, timeout: int = 180) -> subprocess.CompletedProcess:
         """`kwokctl start cluster`: the binary runtime starts exactly the components that are not running (the
         others are left alone) on the ports recorded in kwok.yaml, and etcd keeps its data: nothing is recreated."""
         components = [p.stem for p in (self.state_dir / "pids").glob("*.pid")]
         for _attempt in range(3):
             proc = run(
-                [BIN_DIR / "kwokctl", "--name", self.name, "start", "cluster", "--wait", "90s"],
+                [BIN_DIR / "kwokctl", "--name", self.name, "start", "cluster"],
                 # kwokctl runs the first kubectl on PATH for its health checks: ours (as cluster.sh does).
                 env={"KWOK_WORKDIR": str(CACHE_DIR / "kwok"), "PATH": f"{BIN_DIR}:{os.environ['PATH']}"},
                 timeout=timeout,
@@ -306,6 +316,15 @@ def free_ports(count: int, low: int = 20000, high: int = 29999) -> list[int]:
     raise AssertionError(f"fewer than {count} free ports between {low} and {high}")
 
 
+# As in a terminal, SIGINT interrupts ansible-playbook: a shell's background job (`make test &`) hands down an
+# ignored SIGINT, which exec keeps, and Ctrl-C would do nothing; this resets it, then execs the command.
+_SIGINT_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+]
+
+
 class PlaybookProcess:
     """ansible-playbook in the background, in a process group of its own (as a terminal's foreground job is), with
     its output read line by line as it comes: a test can wait for a task to start, then act while it runs."""
@@ -317,7 +336,7 @@ class PlaybookProcess:
         full_env["PYTHONUNBUFFERED"] = "1"
         self.start = time.monotonic()
         self.proc = subprocess.Popen(
-            cmd,
+            [*_SIGINT_DEFAULT, *cmd],
             env=full_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -339,9 +358,9 @@ class PlaybookProcess:
     def output(self) -> str:
         return "".join(line for _t, line in list(self.lines))
 
-    def wait_for(self, pattern: str, timeout: float) -> float:
-        """Seconds since the start when a line matching pattern appeared. Fails (and kills the run) when the run
-        ended, or timeout seconds passed, without such a line."""
+    def wait_for(self, pattern: str, timeout: float, since: float = 0.0) -> float:
+        """Seconds since the start when a line matching pattern appeared (at or after `since` seconds). Fails (and
+        kills the run) when the run ended, or timeout seconds passed, without such a line."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = 0
@@ -349,7 +368,7 @@ class PlaybookProcess:
             ended = self.proc.poll() is not None and not self._reader.is_alive()
             lines = list(self.lines)
             for at, line in lines[seen:]:
-                if regex.search(line):
+                if at >= since and regex.search(line):
                     return at
             seen = len(lines)
             if ended:
