@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Role variable tables for README.md, generated from each role's meta/argument_specs.yml.
 
 README.md holds one block per role between the markers
