@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 BEGIN = "<!-- role_docs:begin {role} -->"
 END = "<!-- role_docs:end {role} -->"
 BLOCK = re.compile(r"<!-- role_docs:begin (?P<role>[a-z0-9_]+) -->\n.*?<!-- role_docs:end (?P=role) -->", re.S)
-HOME = re.compile(r"\{\{\s*ansible_facts\[['\"]env['\"]\]\[['\"]HOME['\"]\]\s*\}\}")
+# The user's home as the defaults spell it: the gathered fact, or the role's __<role>_user_home.
+HOME = re.compile(r"\{\{\s*(?:ansible_facts\[['\"]env['\"]\]\[['\"]HOME['\"]\]|__[a-z_]+_user_home)\s*\}\}")
 # Ansible's documentation markup, as used in argument specs, to Markdown.
 MARKUP = [
     (re.compile(r"[CVOE]\(([^()]*)\)"), r"`\1`"),
