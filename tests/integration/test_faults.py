@@ -278,7 +278,7 @@ def test_weave_scope_interrupted_then_rerun(k8s: Cluster, tmp_path):
         run.signal(signal.SIGINT)
         sent = time.monotonic() - run.start
         stopped = run.wait(timeout=SIGINT_BOUND)
-        partial, _ = made_by_role(k8s, ns)
+        partial = made_by_role(k8s, ns)[0]
         print(
             f"\nSIGINT {sent:.0f}s into the run (objects' task started at {at:.0f}s); it stopped "
             f"{stopped.seconds - sent:.1f}s later, rc {stopped.rc}; {len(partial)}/{len(reference)} objects were made"
