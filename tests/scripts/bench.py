@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of the lab on the simulated cluster (issue 7): `make bench [BENCH_RUNS=3]`.
 
 Per run, on clusters of its own (provider kwok, cluster names bench-<id>-<run><a|c>, own kwok
@@ -377,7 +376,9 @@ def render(results: list[dict], bench: Bench, load: dict, note: str) -> str:
     tasks_a = [r["a"]["recap"].get("ok", 0) + r["a"]["recap"].get("skipped", 0) for r in results]
     tasks_b = [r["b"]["recap"].get("ok", 0) + r["b"]["recap"].get("skipped", 0) for r in results]
     ex = results[-1]["export"]
-    fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+
+    def fmt(xs: list[float]) -> str:
+        return ", ".join(f"{x:.1f}" for x in xs)
 
     def per_run(num: str, den: str) -> str:
         return ", ".join(f"{r[num]['seconds'] / r[den]['seconds']:.2f}" for r in results)
