@@ -553,12 +553,18 @@ def test_a_run_stopped_mid_download_removes_its_temporary_file(
     out.mkdir()
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": fast(server, out / NAME, timeout=30)}))
     root = Path(verified_download.__file__).parents[5]  # the folder holding ansible_collections/
-    proc = subprocess.Popen(
-        [sys.executable, "-m", verified_download.__name__, str(args)],
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    # A test run in the background (make test &, CI) inherits SIGINT ignored, and an ignored signal stays
+    # ignored across exec: handle it here for the moment of the start, so the module sees it as after Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", verified_download.__name__, str(args)],
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 20
     while not list(out.glob(".*.part")) or len(server.requests(f"/{NAME}")) == 0:
         assert proc.poll() is None, proc.communicate()
