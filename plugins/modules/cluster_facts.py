@@ -52,17 +52,8 @@ options:
     default: 20
 requirements:
   - kubernetes >= 24.2.0 (Python client)
-attributes:
-  check_mode:
-    description: Can run in check mode and return the same facts; it never changes anything.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Runs where the kubernetes Python client runs, usually the controller.
-    platforms: posix
-    support: full
+extends_documentation_fragment:
+  - meshlab.service_mesh.read_only
 notes:
   - TLS is verified as the kubeconfig says; this module adds no way around it.
 """

@@ -76,17 +76,8 @@ options:
     default: 30
 requirements:
   - kubernetes >= 24.2.0 (Python client), for the service proxy
-attributes:
-  check_mode:
-    description: Reads only, so check mode returns the same answer.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Runs where the kubernetes Python client runs, usually the controller.
-    platforms: posix
-    support: full
+extends_documentation_fragment:
+  - meshlab.service_mesh.read_only
 notes:
   - Kiali's C(anonymous) strategy (the Istio sample addon) needs no login. Other strategies need a
     token; reach Kiali through O(url) behind a proxy that adds it.

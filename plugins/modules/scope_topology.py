@@ -81,17 +81,8 @@ options:
     default: 20
 requirements:
   - kubernetes >= 24.2.0 (Python client), for the service proxy
-attributes:
-  check_mode:
-    description: Reads only, so check mode returns the same answer.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Runs where the kubernetes Python client runs, usually the controller.
-    platforms: posix
-    support: full
+extends_documentation_fragment:
+  - meshlab.service_mesh.read_only
 notes:
   - Scope behind basic auth (the lab's Route) is read with O(url), O(url_username) and
     O(url_password); the service proxy carries the kubeconfig's credentials, not Scope's.
