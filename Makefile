@@ -83,6 +83,7 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 
 TEST_LAYERS ?= lint docs-check sanity unit syntax build ee test-cluster integration molecule-all
 test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule
+	@test -n "$(strip $(TEST_LAYERS))" || { echo "test: TEST_LAYERS is empty: no layer would run, so this fails" >&2; exit 2; }
 	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
 	$(MAKE) -s test-env-down; exit $$rc
 
@@ -190,9 +191,16 @@ molecule: setup docker-ready test-env-up ## One Molecule scenario: make molecule
 	@test -n "$(S)" || { echo "molecule: name a scenario, e.g. make molecule S=base_image (have: $(SCENARIOS))"; exit 2; }
 	MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL) molecule test -s $(S)
 
-molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENARIOS
-	@export MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL); \
-	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; molecule test -s "$$s"; done
+# Every scenario runs even after one failed; each is reported (passed/FAILED, seconds) and the
+# target fails when any failed or when SCENARIOS names none.
+molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENARIOS, each reported; fails if any failed
+	@test -n "$(strip $(SCENARIOS))" || { echo "molecule-all: SCENARIOS is empty: no scenario would run, so this fails" >&2; exit 2; }
+	@export MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL); report=(); passed=0; failed=0; \
+	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; start=$$SECONDS; \
+	  if molecule test -s "$$s"; then r=passed; passed=$$((passed + 1)); else r=FAILED; failed=$$((failed + 1)); fi; \
+	  report+=("$$(printf '  %-14s %-7s %5ss' "$$s" "$$r" "$$((SECONDS - start))")"); done; \
+	printf '== molecule scenarios\n'; printf '%s\n' "$${report[@]}"; \
+	echo "molecule-all: $$passed passed, $$failed failed"; test "$$failed" -eq 0
 
 clean: ## Remove build output and the collections link (keeps .venv and cached binaries)
 	rm -rf $(CACHE_DIR)/collections $(CACHE_DIR)/dist $(CACHE_DIR)/sanity tests/output

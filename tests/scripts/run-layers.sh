@@ -1,27 +1,98 @@
 #!/usr/bin/env bash
 # Runs the test layers of `make test` one after the other (fast ones first), keeps going
-# after a failure so one run shows every broken layer, prints how long each took, and
-# exits non-zero when any layer failed.
+# after a failure so one run shows every broken layer, prints how long each took and what
+# each ran, and exits non-zero when any layer failed.
+#
+# A run cannot pass empty: no layer named is a failure, and so is a layer that exits 0
+# without showing that it checked something. What counts, per layer kind (from its output):
+#   pytest layers (unit, test-cluster, integration, any layer printing pytest's summary)
+#                 at least 1 passed in pytest's last summary line (a run of skips only fails)
+#   molecule-all  at least 1 scenario passed in its "molecule-all:" summary
+#   lint          ansible-lint's "N files processed", N >= 1
+#   sanity        ansible-test's "Running sanity test '...'" lines, >= 1
+#   syntax        ansible-playbook's "playbook: ..." lines, >= 1
+#   docs-check    the roles named in role_docs.py's "match the argument specs (...)", >= 1
+#   build         the entries of the built tarball, >= 1, and "galaxy-importer passed"
+#   ee            the checks the ee target ran (its echoed test/grep/cmp lines), >= 1
+# A layer none of these fits fails with a message saying so: add its rule below.
 set -uo pipefail
 
-names=() results=() times=()
+if [ "$#" -eq 0 ]; then
+  echo "run-layers: no test layer named (TEST_LAYERS is empty): nothing would be tested, so this run fails" >&2
+  exit 2
+fi
+
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/meshlab-layers.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+
+# The last pytest summary line's "N passed" (0 when there is none).
+pytest_passed() {
+  local line
+  line=$(grep -E '(^|= )(no tests ran|[0-9]+ (passed|failed|skipped|deselected|errors?|xfailed|xpassed|warnings?))\b.* in [0-9.]+s' "$1" | tail -n 1)
+  [ -n "$line" ] || { echo -1; return; }
+  sed -nE 's/.*\b([0-9]+) passed\b.*/\1/p' <<<"$line" | grep . || echo 0
+}
+
+# Prints "<count> <what>" for the layer's log; count < 1 means it ran nothing; -1: no rule fits.
+ran() {
+  local layer=$1 log=$2 n
+  case "$layer" in
+    molecule-all)
+      n=$(sed -nE 's/^molecule-all: ([0-9]+) passed, [0-9]+ failed.*/\1/p' "$log" | tail -n 1)
+      echo "${n:-0} scenarios passed" ;;
+    lint)
+      n=$(sed -nE 's/.* in ([0-9]+) files processed.*/\1/p' "$log" | tail -n 1)
+      echo "${n:-0} files linted" ;;
+    sanity)
+      echo "$(grep -c "^Running sanity test '" "$log") sanity tests" ;;
+    syntax)
+      echo "$(grep -c '^playbook: ' "$log") playbooks" ;;
+    docs-check)
+      n=$(sed -nE 's/.*match the argument specs \((.*)\)$/\1/p' "$log" | tail -n 1 | tr ',' '\n' | grep -c '[a-z]')
+      echo "${n:-0} roles' tables" ;;
+    build)
+      n=$(sed -nE 's/^build: .* \(([0-9]+) bytes, ([0-9]+) entries\)$/\2/p' "$log" | tail -n 1)
+      grep -q '^build: galaxy-importer passed' "$log" || n=0
+      echo "${n:-0} tarball entries imported" ;;
+    ee)
+      echo "$(grep -cE '^(test -s|grep -q|cmp) ' "$log") build-context checks" ;;
+    *)
+      n=$(pytest_passed "$log")
+      if [ "$n" -ge 0 ]; then
+        echo "$n tests passed"
+      else
+        echo "-1 (no rule in tests/scripts/run-layers.sh tells what this layer ran; add one)"
+      fi ;;
+  esac
+}
+
+names=() results=() times=() counts=()
 failed=0
 for layer in "$@"; do
   printf '\n===== make %s =====\n' "$layer"
+  log="$logdir/$layer.log"
   start=$SECONDS
-  if make --no-print-directory "$layer"; then
-    results+=(passed)
-  else
+  make --no-print-directory "$layer" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  count=$(ran "$layer" "$log")
+  if [ "$rc" -ne 0 ]; then
     results+=(FAILED)
     failed=$((failed + 1))
+  elif [ "${count%% *}" -lt 1 ]; then
+    results+=(EMPTY)
+    failed=$((failed + 1))
+    printf 'run-layers: make %s exited 0 but ran nothing: %s\n' "$layer" "$count" >&2
+  else
+    results+=(passed)
   fi
   names+=("$layer")
   times+=($((SECONDS - start)))
+  counts+=("$count")
 done
 
 printf '\n===== test layers =====\n'
 for i in "${!names[@]}"; do
-  printf '  %-16s %-7s %5ss\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+  printf '  %-16s %-7s %5ss  %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}" "${counts[$i]}"
 done
-printf 'layers: %d passed, %d failed\n' "$(($# - failed))" "$failed"
+printf 'layers: %d passed, %d failed or empty\n' "$(($# - failed))" "$failed"
 [ "$failed" -eq 0 ]
