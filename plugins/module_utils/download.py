@@ -2,9 +2,15 @@
 # Apache License 2.0 (see LICENSE)
 """Downloads that are verified before they land, retried with exponential backoff, bounded in time.
 
-What is retried: connection errors, timeouts, a body cut short, HTTP 5xx and 429. What is not:
-other HTTP errors (404, 403, ...), a TLS certificate that does not verify, and a sha256 mismatch
-of a body received in full (tampered or corrupt, not transient). Every attempt is recorded.
+What is retried: connection errors, timeouts, a truncated body, HTTP 5xx and 429. What is not:
+other HTTP errors (404, 403, ...), a TLS certificate that does not verify, a refused scheme or
+redirect, and a sha256 mismatch of a body received in full (tampered or corrupt, not transient).
+Every attempt is recorded.
+
+Schemes: https:// and file:// always; plain http:// and ftp:// only with ``allow_http``. Redirects
+are followed here, hop by hop, so that each target is checked: a redirect from https to anything
+but https (a scheme downgrade) is always refused, and a redirect to plain http or ftp needs
+``allow_http`` like a URL given so.
 
 ``timeout`` bounds one attempt in all (connecting, waiting for the answer, reading the body), so
 one fetch takes at most ``attempts * timeout + sum(waits)`` seconds, where the wait after attempt
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import re
 import ssl
@@ -26,11 +33,19 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from ansible.module_utils.urls import mask_url, open_url
 
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# One line of a checksum file: exactly 64 hex digits, optionally followed by whitespace and a file
+# name (sha256sum's binary-mode '*' allowed before it).
+CHECKSUM_LINE_RE = re.compile(r"^([0-9a-fA-F]{64})(?:[ \t]+\*?(\S(?:.*\S)?))?$")
+# Schemes accepted without allow_http; PLAIN_SCHEMES need it.
+SAFE_SCHEMES = frozenset({"https", "file"})
+PLAIN_SCHEMES = frozenset({"http", "ftp"})
+# Redirects followed within one attempt (as urllib's own limit).
+MAX_REDIRECTS = 10
 CHUNK_SIZE = 64 * 1024
 # A checksum file larger than this is not a checksum file.
 CHECKSUM_FILE_LIMIT = 1024 * 1024
@@ -41,6 +56,41 @@ STATUSLESS_SCHEMES = frozenset({"file", "ftp"})
 def is_retryable_status(status: int) -> bool:
     """5xx and 429 Too Many Requests may heal; other HTTP errors do not."""
     return status == 429 or 500 <= status <= 599
+
+
+def shown_text(text: str, limit: int = 80) -> str:
+    """``text`` as it can be shown in a message: at most ``limit`` characters, control and non-ASCII escaped."""
+    escaped = json.dumps(text[:limit], ensure_ascii=True)[1:-1]
+    return escaped + ("..." if len(text) > limit else "")
+
+
+def scheme_problem(url: str, allow_http: bool, what: str = "url") -> str | None:
+    """Why ``url`` may not be fetched (its scheme), or None. Credentials in the URL are masked."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in SAFE_SCHEMES or (allow_http and scheme in PLAIN_SCHEMES):
+        return None
+    if scheme in PLAIN_SCHEMES:
+        return (
+            f"{what} is '{mask_url(url)}': plain {scheme}:// is refused (anyone on the path can swap the file and its "
+            "checksum); allowed: https:// or file://, or http:// with allow_http=true for a mirror you trust"
+        )
+    return f"{what} is '{mask_url(url)}'; allowed: an https:// or file:// URL (http:// only with allow_http=true)"
+
+
+def redirect_problem(source: str, target: str, allow_http: bool) -> str | None:
+    """Why a redirect from ``source`` to ``target`` is not followed, or None."""
+    old = urlsplit(source).scheme.lower()
+    new = urlsplit(target).scheme.lower()
+    if new not in SAFE_SCHEMES | PLAIN_SCHEMES or new == "file":
+        return f"redirect to '{mask_url(target)}' refused: only http(s) and ftp redirects are followed"
+    if old == "https" and new != "https":
+        return (
+            f"redirect from https to {new}:// ('{mask_url(target)}') refused: a scheme downgrade would let anyone "
+            "on the path answer"
+        )
+    if new in PLAIN_SCHEMES and not allow_http:
+        return f"redirect to plain {new}:// ('{mask_url(target)}') refused; allowed only with allow_http=true"
+    return None
 
 
 def _seconds(value: float) -> str:
@@ -111,21 +161,27 @@ class DownloadError(Exception):
 
 
 class _AttemptFailed(Exception):
-    def __init__(self, status: int | None, error: str, retryable: bool) -> None:
+    def __init__(self, status: int | None, error: str, retryable: bool, *, truncated: bool = False) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.retryable = retryable
+        self.truncated = truncated
 
 
 class ChecksumMismatchError(Exception):
-    """A body received in full does not have the expected sha256."""
+    """A body received in full does not have the expected sha256.
 
-    def __init__(self, expected: str, actual: str, size: int) -> None:
+    ``length_known``: the server framed the body (Content-Length or chunked), so a transfer cut short
+    would have been refused as truncated; without framing a cut-short body cannot be told apart.
+    """
+
+    def __init__(self, expected: str, actual: str, size: int, length_known: bool = True) -> None:
         super().__init__(f"sha256 {actual} is not the expected {expected}")
         self.expected = expected
         self.actual = actual
         self.size = size
+        self.length_known = length_known
 
 
 def parse_checksum_spec(spec: str) -> tuple[str | None, str | None]:
@@ -153,20 +209,30 @@ def checksum_from_text(text: str, filename: str, source: str) -> str:
 
     Accepted: one line with only the digest; ``<hex> <name>`` (Istio's .sha256, one space);
     ``<hex>  <name>`` and ``<hex> *<name>`` (sha256sum text and binary mode), one line or a listing of
-    several files (sha256sum.txt), names compared without a leading ``./`` or folder.
+    several files (sha256sum.txt), names compared without a leading ``./`` or folder. Blank lines and
+    ``#`` comments (as ``sha256sum -c`` skips them) are ignored. Any other line (an HTML page, an
+    error text, a digest of another length) refuses the whole answer: the message shows what was
+    received, cut to 80 characters and escaped.
     """
     entries: list[tuple[str, str | None]] = []
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        digest, _sep, name = line.partition(" ")
-        name = name.lstrip(" ").removeprefix("*").strip()
-        if not SHA256_RE.match(digest):
-            raise ValueError(f"checksum file {source}: '{line[:120]}' does not start with a sha256 (64 hex digits)")
+        match = CHECKSUM_LINE_RE.match(line)
+        if match is None:
+            raise ValueError(
+                f"checksum file {source} is not a sha256 checksum file: line {number} is '{shown_text(line)}' "
+                f"({len(text)} characters received, starting '{shown_text(text, 40)}'); expected exactly 64 hex "
+                "digits, optionally followed by whitespace and a file name"
+            )
+        digest, name = match.group(1), match.group(2)
         entries.append((digest.lower(), os.path.basename(name.removeprefix("./")) if name else None))
     if not entries:
-        raise ValueError(f"checksum file {source} holds no sha256")
+        raise ValueError(
+            f"checksum file {source} holds no sha256: received '{shown_text(text)}' ({len(text)} characters); "
+            "expected 64 hex digits, optionally followed by whitespace and a file name"
+        )
     if len(entries) == 1 and entries[0][1] is None:
         return entries[0][0]
     found = {digest for digest, name in entries if name == filename}
@@ -203,10 +269,13 @@ class Fetcher:
     policy: RetryPolicy
     validate_certs: bool = True
     use_proxy: bool = True
+    allow_http: bool = False
     http_agent: str | None = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     attempts: list[Attempt] = field(default_factory=list)
+    # Whether the body of the last attempt was framed (Content-Length or chunked).
+    _framed: bool = field(default=True, init=False, repr=False)
 
     def fetch_bytes(self, url: str, limit: int = CHECKSUM_FILE_LIMIT) -> bytes:
         """The whole body of a small document (a checksum file)."""
@@ -244,7 +313,7 @@ class Fetcher:
         def verify() -> None:
             actual = state["hash"].hexdigest()
             if expected_sha256 is not None and actual != expected_sha256:
-                raise ChecksumMismatchError(expected_sha256, actual, state["size"])
+                raise ChecksumMismatchError(expected_sha256, actual, state["size"], self._framed)
 
         self._fetch(url, reset, write, verify)
         out.flush()
@@ -261,7 +330,11 @@ class Fetcher:
         policy = self.policy
         began = self.clock()
         mine: list[Attempt] = []
+        last_truncated = False
         shown = mask_url(url)  # credentials in the URL never reach results or messages
+        problem = scheme_problem(url, self.allow_http)
+        if problem is not None:
+            raise DownloadError(problem, kind="scheme")
         for number in range(1, policy.attempts + 1):
             reset()
             start = self.clock()
@@ -276,6 +349,7 @@ class Fetcher:
                 )
                 self.attempts.append(attempt)
                 mine.append(attempt)
+                last_truncated = failure.truncated
                 if not failure.retryable:
                     raise DownloadError(
                         f"{shown}: {failure.error}; not retried (this does not heal by asking again)",
@@ -293,43 +367,62 @@ class Fetcher:
         waited = [a.wait for a in mine if a.wait is not None]
         last = mine[-1]
         raise DownloadError(
-            f"{shown}: no success after {len(mine)} attempt(s) in {self.clock() - began:.1f} s "
+            f"{shown}: {'transfer truncated (not a checksum mismatch): ' if last_truncated else ''}"
+            f"no success after {len(mine)} attempt(s) in {self.clock() - began:.1f} s "
             f"(last: {last.error}); waited {', '.join(_seconds(w) for w in waited) or 'no'} s between attempts "
             f"(delay {_seconds(policy.delay)} s, backoff x{_seconds(policy.backoff)}, "
             f"max_delay {_seconds(policy.max_delay)} s); "
             f"bounded by {policy.describe_bound()}",
-            kind="exhausted",
+            kind="truncated" if last_truncated else "exhausted",
         )
 
     def _once(self, url: str, write: Callable[[bytes], None], deadline: float) -> int | None:
-        """One request; returns the HTTP status (None for file:// and ftp://) or raises _AttemptFailed."""
-        response = self._open(url)
-        with response:
-            status = getattr(response, "status", None) or response.getcode()
-            scheme = urlsplit(url).scheme.lower()
-            if scheme not in STATUSLESS_SCHEMES and status != 200:
-                raise _AttemptFailed(
-                    status, f"HTTP {status}: expected 200 OK", retryable=status is None or is_retryable_status(status)
-                )
-            self._read(response, status, write, deadline)
-            return status
+        """One request (redirects followed hop by hop, each target checked); the HTTP status (None for
+        file:// and ftp://), or raises _AttemptFailed."""
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._open(current, deadline)
+            if isinstance(response, str):
+                problem = redirect_problem(current, response, self.allow_http)
+                if problem is not None:
+                    raise _AttemptFailed(None, problem, retryable=False)
+                current = response
+                continue
+            with response:
+                status = getattr(response, "status", None) or response.getcode()
+                scheme = urlsplit(current).scheme.lower()
+                if scheme not in STATUSLESS_SCHEMES and status != 200:
+                    retryable = status is None or is_retryable_status(status)
+                    raise _AttemptFailed(status, f"HTTP {status}: expected 200 OK", retryable=retryable)
+                self._read(response, status, write, deadline)
+                return status
+        raise _AttemptFailed(None, f"more than {MAX_REDIRECTS} redirects", retryable=False)
 
-    def _open(self, url: str) -> Any:
+    def _open(self, url: str, deadline: float) -> Any:
+        """The response to one request, or the absolute URL a redirect points to (not followed here)."""
         timeout = self.policy.timeout
         timed_out = f"timed out: no answer within {_seconds(timeout)} s"
+        remaining = min(timeout, deadline - self.clock())
+        if remaining <= 0:
+            raise _AttemptFailed(None, timed_out, retryable=True)
         try:
             return open_url(
                 url,
-                timeout=timeout,
+                timeout=remaining,
                 validate_certs=self.validate_certs,
                 use_proxy=self.use_proxy,
                 http_agent=self.http_agent,
-                follow_redirects="urllib2",
+                follow_redirects="none",
                 decompress=False,
             )
         except urllib.error.HTTPError as e:
             status = int(e.code)
+            location = e.headers.get("Location") if e.headers else None
             e.close()
+            if 300 <= status < 400 and location:
+                return urljoin(url, location.strip())
+            if 300 <= status < 400:
+                raise _AttemptFailed(status, f"HTTP {status} {e.reason} without a Location", False) from None
             raise _AttemptFailed(status, f"HTTP {status} {e.reason}", is_retryable_status(status)) from None
         except urllib.error.URLError as e:
             if isinstance(e.reason, ssl.SSLCertVerificationError):
@@ -345,8 +438,11 @@ class Fetcher:
             raise _AttemptFailed(None, f"cannot open the URL: {e}", retryable=False) from None
 
     def _read(self, response: Any, status: int | None, write: Callable[[bytes], None], deadline: float) -> None:
-        """Read the whole body into write() by the deadline; a body shorter than its Content-Length is retried."""
+        """Read the whole body into write() by the deadline; a truncated body (shorter than its Content-Length,
+        or a chunked body whose connection closed early) is retried, and refused as truncated in the end."""
         length_header = response.headers.get("Content-Length") if response.headers else None
+        chunked = "chunked" in (response.headers.get("Transfer-Encoding") or "").lower() if response.headers else False
+        self._framed = chunked or (length_header is not None and length_header.isdigit())
         received = 0
 
         def timed_out() -> _AttemptFailed:
@@ -372,9 +468,15 @@ class Fetcher:
             raise timed_out() from None
         except (OSError, http.client.HTTPException) as e:
             raise _AttemptFailed(
-                status, f"body cut short after {received} bytes: {e or type(e).__name__}", retryable=True
+                status,
+                f"truncated: the connection closed after {received} bytes ({type(e).__name__})",
+                retryable=True,
+                truncated=True,
             ) from None
         if length_header is not None and length_header.isdigit() and int(length_header) != received:
             raise _AttemptFailed(
-                status, f"body cut short: {received} of {length_header} bytes received", retryable=True
+                status,
+                f"truncated: {received} of {length_header} bytes received; the connection closed early",
+                retryable=True,
+                truncated=True,
             )

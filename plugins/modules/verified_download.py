@@ -22,12 +22,16 @@ description:
     attributes such as O(mode) are still applied).
   - Requests go through Ansible's C(ansible.module_utils.urls), so proxies (C(https_proxy), C(no_proxy), ...)
     and TLS verification behave as in M(ansible.builtin.get_url).
+  - Only C(https://) and C(file://) URLs are fetched unless O(allow_http) is set. Redirects are followed one hop at
+    a time and each target is checked; a redirect from C(https://) to any other scheme is always refused.
+  - A body shorter than its C(Content-Length), or a chunked body whose connection closes early, is refused as
+    truncated (retried first), never reported as a checksum mismatch.
 author:
   - meshlab.service_mesh contributors (!UNKNOWN)
 options:
   url:
     description:
-      - The C(http://), C(https://), C(ftp://) or C(file://) URL to download.
+      - The C(https://) or C(file://) URL to download; C(http://) or C(ftp://) only with O(allow_http).
     type: str
     required: true
   dest:
@@ -40,7 +44,10 @@ options:
       - V(sha256:<64 hex digits>), or V(sha256:<URL>) of a checksum file fetched first (with the same retries).
       - A checksum file may hold only the digest; V(<hex> <name>) (Istio's C(.sha256), one space);
         V(<hex>  <name>) or V(<hex> *<name>) (C(sha256sum) output); or several such lines (a C(sha256sum.txt))
-        from which the line naming the file of O(url) is taken.
+        from which the line naming the file of O(url) is taken. Blank lines and C(#) comments are skipped.
+      - Any other answer (an HTML page, an error text, a digest that is not exactly 64 hex digits) is refused
+        before the download, and the message shows what was received (cut short and escaped).
+      - The checksum URL obeys O(allow_http) like O(url).
       - Without it the download is not verified (a warning says so) and an existing O(dest) is kept as it is.
     type: str
   attempts:
@@ -82,6 +89,13 @@ options:
       - Use the proxies named in the environment (C(http_proxy), C(https_proxy), C(no_proxy)).
     type: bool
     default: true
+  allow_http:
+    description:
+      - Allow plain C(http://) and C(ftp://) URLs (O(url), the checksum URL, and redirect targets), for a mirror
+        you trust on a network you trust (the lab's local artifact server on 127.0.0.1, for instance).
+      - Even then a redirect from C(https://) to C(http://) is refused (no scheme downgrade).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -100,7 +114,7 @@ notes:
   - Connecting and waiting for the answer's headers each wait at most O(timeout); reading the body stops at the
     attempt's deadline. Only a server that is slow both to accept the connection and to answer can make one attempt
     last longer than O(timeout) (at most twice as long).
-  - Redirects are followed (GitHub release downloads redirect to their storage).
+  - Redirects are followed, at most 10 per attempt (GitHub release downloads redirect to their storage).
   - C(Retry-After) headers are not read; waits follow O(delay), O(backoff) and O(max_delay) only.
   - A run stopped with SIGTERM or SIGINT removes its temporary file. Only a run killed with SIGKILL can leave it,
     named C(.<dest name>.<random>.part), in the folder of O(dest); a later run does not use it.
@@ -232,6 +246,7 @@ from ansible_collections.meshlab.service_mesh.plugins.module_utils.download impo
     RetryPolicy,
     checksum_from_text,
     parse_checksum_spec,
+    scheme_problem,
     sha256_of_file,
     url_filename,
 )
@@ -272,7 +287,9 @@ class Download:
             max_delay=p["max_delay"],
             timeout=p["timeout"],
         )
-        self.fetcher = Fetcher(self.policy, validate_certs=p["validate_certs"], use_proxy=p["use_proxy"])
+        self.fetcher = Fetcher(
+            self.policy, validate_certs=p["validate_certs"], use_proxy=p["use_proxy"], allow_http=p["allow_http"]
+        )
         self.result: dict[str, Any] = {
             "changed": False,
             "url": self.shown_url,
@@ -307,6 +324,18 @@ class Download:
             problems.append(f"max_delay is {p['max_delay']}; allowed: 0 or more seconds")
         if p["timeout"] <= 0:
             problems.append(f"timeout is {p['timeout']}; allowed: more than 0 seconds")
+        problem = scheme_problem(self.url, p["allow_http"])
+        if problem:
+            problems.append(problem)
+        spec = p["checksum"] or ""
+        if spec:
+            try:
+                _digest, checksum_url = parse_checksum_spec(spec)
+            except ValueError:
+                checksum_url = None  # said by expected_sha256()
+            problem = scheme_problem(checksum_url, p["allow_http"], "the checksum URL") if checksum_url else None
+            if problem:
+                problems.append(problem)
         if problems:
             self.fail("; ".join(problems))
         if os.path.isdir(self.dest):
@@ -400,15 +429,22 @@ class Download:
             self.module.set_fs_attributes_if_different(self.file_args(tmp), True)
             os.replace(tmp, self.dest)
         except ChecksumMismatchError as e:
+            unframed = (
+                ""
+                if e.length_known
+                else " The server announced no length (no Content-Length, not chunked), so a transfer cut short "
+                "cannot be told apart from a corrupt file here: if the size is smaller than expected, try again."
+            )
             self.fail(
                 f"sha256 checksum mismatch for {self.shown_url}: expected {e.expected}"
                 f"{' (from ' + self.result['checksum_url'] + ')' if self.result['checksum_url'] else ''}, "
                 f"received {e.actual} ({e.size} bytes). The file was discarded and not retried: a complete download "
-                f"with another sha256 is tampered or corrupt. Nothing was written to {self.dest}",
+                f"with another sha256 is tampered or corrupt.{unframed} Nothing was written to {self.dest}",
                 actual_sha256=e.actual,
             )
         except DownloadError as e:
-            self.fail(f"download failed: {e.msg}. Nothing was written to {self.dest}")
+            why = "the transfer was truncated" if e.kind == "truncated" else "download failed"
+            self.fail(f"{why}: {e.msg}. Nothing was written to {self.dest}")
         finally:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
@@ -444,6 +480,7 @@ def main() -> None:
             "timeout": {"type": "float", "default": 60},
             "validate_certs": {"type": "bool", "default": True},
             "use_proxy": {"type": "bool", "default": True},
+            "allow_http": {"type": "bool", "default": False},
         },
         add_file_common_args=True,
         supports_check_mode=True,

@@ -48,12 +48,15 @@ OTHER_SHA = hashlib.sha256(b"something else").hexdigest()
 
 @dataclass
 class Behaviour:
-    """How one request is answered: kind is ok, status, tampered, slow, trickle or short."""
+    """How one request is answered: kind is ok, status, tampered, slow, trickle, short (half the body of its
+    Content-Length, then close), short-chunked (a chunked body cut off), unframed (no length, half the body, close)
+    or redirect (status 302 to location)."""
 
     kind: str = "ok"
     status: int = 200
     body: bytes | None = None
     sleep: float = 0.0
+    location: str = ""
 
 
 @dataclass
@@ -126,7 +129,12 @@ def _serve(tls: ssl.SSLContext | None = None) -> Iterator[Server]:
             body = behaviour.body if behaviour.body is not None else state.files.get(self.path)
             if behaviour.sleep and behaviour.kind == "slow":
                 time.sleep(behaviour.sleep)
-            if body is None:
+            if behaviour.kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", behaviour.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif body is None:
                 self._send(404, b"not found\n")
             elif behaviour.kind == "status":
                 self._send(behaviour.status, b"server says no\n")
@@ -145,6 +153,20 @@ def _serve(tls: ssl.SSLContext | None = None) -> Iterator[Server]:
             elif behaviour.kind == "short":
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.close_connection = True
+            elif behaviour.kind == "short-chunked":
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                half = body[: len(body) // 2]
+                self.wfile.write(f"{len(half):x}\r\n".encode() + half + b"\r\n")
+                self.close_connection = True
+            elif behaviour.kind == "unframed":
+                self.send_response(200)
                 self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2])
@@ -209,6 +231,8 @@ def fast(server: Server, dest: Path, **extra: Any) -> dict[str, Any]:
         "delay": 0.1,
         "backoff": 2,
         "timeout": 5,
+        # The test server speaks plain HTTP on 127.0.0.1 (the TLS server is https: the option changes nothing there).
+        "allow_http": True,
         **extra,
     }
 
@@ -410,7 +434,7 @@ def test_429_and_a_body_cut_short_are_retried(server: Server, tmp_path: Path, ru
     assert not result.get("failed"), result
     tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
     assert [a["status"] for a in tries] == [429, 200, 200]
-    assert "cut short" in tries[1]["error"]
+    assert "truncated" in tries[1]["error"]
     assert (tmp_path / NAME).read_bytes() == BODY
     assert leftovers(tmp_path) == [NAME]
 
@@ -457,6 +481,7 @@ def test_an_unreachable_server_is_retried_as_a_connection_error(tmp_path: Path, 
             "attempts": 2,
             "delay": 0.05,
             "timeout": 2,
+            "allow_http": True,
         }
     )
     assert result["failed"] is True
@@ -533,7 +558,7 @@ def test_checksum_parsing_edge_cases() -> None:
     assert parse_checksum_spec("sha256:https://x/y.sha256") == (None, "https://x/y.sha256")
     with pytest.raises(ValueError, match="different sha256s"):
         checksum_from_text(f"{SHA}  a\n{OTHER_SHA}  a\n", "a", "sums")
-    with pytest.raises(ValueError, match="does not start with a sha256"):
+    with pytest.raises(ValueError, match="is not a sha256 checksum file"):
         checksum_from_text("not-a-digest  a\n", "a", "sums")
     with pytest.raises(ValueError, match="holds no sha256"):
         checksum_from_text("\n# nothing\n", "a", "sums")
@@ -607,3 +632,161 @@ def test_credentials_in_urls_are_masked_in_results_and_messages(server: Server, 
         text = json.dumps({k: v for k, v in result.items() if k != "invocation"})
         assert "s3cret-pass" not in text
         assert "****:****@" in result["url"]
+
+
+# --------------------------------------------------------------------------- issue 12: strict downloads
+
+
+def test_plain_http_is_refused_before_any_request_without_allow_http(server: Server, tmp_path: Path, run: Run) -> None:
+    result = run(fast(server, tmp_path / NAME, allow_http=False))
+    assert result["failed"] is True
+    assert f"url is '{server.url}/{NAME}': plain http:// is refused" in result["msg"]
+    assert "allow_http=true" in result["msg"]
+    assert "the checksum URL is" in result["msg"], "the checksum URL is plain http too"
+    assert server.seen == []
+    assert result["attempts"] == []
+    assert leftovers(tmp_path) == []
+
+
+def test_a_plain_http_checksum_url_is_refused_for_a_file_url(server: Server, tmp_path: Path, run: Run) -> None:
+    src = tmp_path / NAME
+    src.write_bytes(BODY)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run({"url": f"file://{src}", "dest": str(out / NAME), "checksum": f"sha256:{server.url}/{NAME}.sha256"})
+    assert result["failed"] is True
+    assert f"the checksum URL is '{server.url}/{NAME}.sha256': plain http:// is refused" in result["msg"]
+    assert server.seen == []
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("url", ["gopher://127.0.0.1/x", "127.0.0.1/x"])
+def test_other_schemes_are_refused(tmp_path: Path, run: Run, url: str) -> None:
+    result = run({"url": url, "dest": str(tmp_path / "x"), "checksum": f"sha256:{SHA}", "allow_http": True})
+    assert result["failed"] is True
+    assert "allowed: an https:// or file:// URL" in result["msg"]
+
+
+@pytest.mark.parametrize("allow_http", [False, True])
+def test_a_redirect_from_https_to_http_is_refused(
+    tls_server: Server, server: Server, tmp_path: Path, run: Run, allow_http: bool
+) -> None:
+    """A scheme downgrade is refused even with allow_http: the plain server is never asked."""
+    tls_server.script[f"/{NAME}"] = [Behaviour("redirect", location=f"{server.url}/{NAME}")]
+    args = fast(tls_server, tmp_path / NAME, checksum=f"sha256:{SHA}", validate_certs=False, allow_http=allow_http)
+    result = run(args)
+    assert result["failed"] is True
+    assert f"redirect from https to http:// ('{server.url}/{NAME}') refused" in result["msg"]
+    assert "not retried" in result["msg"]
+    assert len(tls_server.requests(f"/{NAME}")) == 1
+    assert server.seen == []
+    assert leftovers(tmp_path) == ["tls.pem"]
+
+
+def test_a_redirect_within_https_is_followed(tls_server: Server, tmp_path: Path, run: Run) -> None:
+    tls_server.script[f"/{NAME}"] = [Behaviour("redirect", location="/storage/blob")]
+    tls_server.files["/storage/blob"] = BODY
+    result = run(fast(tls_server, tmp_path / NAME, checksum=f"sha256:{SHA}", validate_certs=False, allow_http=False))
+    assert not result.get("failed"), result
+    assert (tmp_path / NAME).read_bytes() == BODY
+    assert len(tls_server.requests("/storage/blob")) == 1
+
+
+def test_a_redirect_to_plain_http_needs_allow_http(server: Server, tmp_path: Path, run: Run) -> None:
+    """From http (allowed) to http: followed with allow_http; the relative Location is resolved."""
+    server.script[f"/{NAME}"] = [Behaviour("redirect", location="/mirror/file")]
+    server.files["/mirror/file"] = BODY
+    result = run(fast(server, tmp_path / NAME, checksum=f"sha256:{SHA}"))
+    assert not result.get("failed"), result
+    assert (tmp_path / NAME).read_bytes() == BODY
+    assert len(server.requests("/mirror/file")) == 1
+
+
+def test_a_redirect_to_a_file_url_is_refused(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}"] = [Behaviour("redirect", location="file:///etc/passwd")]
+    result = run(fast(server, tmp_path / NAME, checksum=f"sha256:{SHA}"))
+    assert result["failed"] is True
+    assert "redirect to 'file:///etc/passwd' refused" in result["msg"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("an HTML page", b"<!DOCTYPE html>\n<html><body>Sign in</body></html>\n", "<!DOCTYPE html>"),
+        ("63 hex digits", f"{SHA[:63]}  {NAME}\n".encode(), SHA[:63]),
+        ("65 hex digits", f"{SHA}a  {NAME}\n".encode(), SHA + "a"),
+        ("a name glued to the digest", f"{SHA}{NAME}\n".encode(), SHA),
+        ("control characters", b"\x00\x1b[31mhello\x07\n", "\\u0000\\u001b[31mhello\\u0007"),
+        ("a digest then a junk line", f"{SHA}  {NAME}\nrm -rf /\n".encode(), "rm -rf /"),
+        ("an algorithm prefix", f"SHA256 ({NAME}) = {SHA}\n".encode(), f"SHA256 ({NAME}) = "),
+    ],
+)
+def test_a_checksum_answer_that_is_not_a_sha256_is_refused(
+    server: Server, tmp_path: Path, run: Run, case: tuple[str, bytes, str]
+) -> None:
+    name, body, shown = case
+    server.files[f"/{NAME}.sha256"] = body
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True, name
+    assert f"checksum file {server.url}/{NAME}.sha256 is not a sha256 checksum file" in result["msg"], result["msg"]
+    assert shown in result["msg"], (name, result["msg"])
+    assert "expected exactly 64 hex digits, optionally followed by whitespace and a file name" in result["msg"]
+    assert server.requests(f"/{NAME}") == [], "nothing is downloaded against a checksum that is not one"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_long_checksum_answer_is_cut_in_the_message(server: Server, tmp_path: Path, run: Run) -> None:
+    server.files[f"/{NAME}.sha256"] = b"x" * 5000
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True
+    assert "x" * 80 + "..." in result["msg"]
+    assert "x" * 81 not in result["msg"]
+    assert "5000 characters received" in result["msg"]
+
+
+def test_an_empty_checksum_answer_is_refused(server: Server, tmp_path: Path, run: Run) -> None:
+    server.files[f"/{NAME}.sha256"] = b"\n\n"
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True
+    assert "holds no sha256" in result["msg"]
+    assert server.requests(f"/{NAME}") == []
+
+
+@pytest.mark.parametrize("kind", ["short", "short-chunked"])
+def test_a_truncated_transfer_is_refused_as_truncated_not_as_a_mismatch(
+    server: Server, tmp_path: Path, run: Run, kind: str
+) -> None:
+    server.script[f"/{NAME}"] = [Behaviour(kind)]
+    result = run(fast(server, tmp_path / NAME, attempts=2, delay=0.05))
+    assert result["failed"] is True
+    assert result["msg"].startswith("the transfer was truncated: "), result["msg"]
+    assert "transfer truncated (not a checksum mismatch)" in result["msg"]
+    assert "mismatch for" not in result["msg"]
+    assert "actual_sha256" not in result
+    tries = [a for a in result["attempts"] if a["url"].endswith(NAME)]
+    assert len(tries) == 2, "a truncated transfer is retried"
+    assert all(a["error"].startswith("truncated: ") and a["retryable"] for a in tries), tries
+    if kind == "short":
+        assert f"{len(BODY) // 2} of {len(BODY)} bytes received" in tries[0]["error"]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_truncated_checksum_file_is_refused_as_truncated(server: Server, tmp_path: Path, run: Run) -> None:
+    server.script[f"/{NAME}.sha256"] = [Behaviour("short")]
+    result = run(fast(server, tmp_path / NAME, attempts=1))
+    assert result["failed"] is True
+    assert "transfer truncated (not a checksum mismatch)" in result["msg"]
+    assert server.requests(f"/{NAME}") == []
+
+
+def test_an_unframed_body_cut_short_says_why_it_cannot_tell(server: Server, tmp_path: Path, run: Run) -> None:
+    """No Content-Length and no chunking: the end of the connection is the end of the body, so only the
+    sha256 can tell; the message says a truncation cannot be told apart and gives the size received."""
+    server.script[f"/{NAME}"] = [Behaviour("unframed")]
+    result = run(fast(server, tmp_path / NAME))
+    assert result["failed"] is True
+    assert "sha256 checksum mismatch" in result["msg"]
+    assert f"({len(BODY) // 2} bytes)" in result["msg"]
+    assert "announced no length" in result["msg"]
+    assert leftovers(tmp_path) == []
