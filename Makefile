@@ -71,7 +71,7 @@ KEEP_CLUSTER ?= 0
 # On the simulated cluster the lab takes its binaries and Istio release from this checkout's
 # build (tests/cluster): no download from the internet is needed.
 KWOK_LAB_ARGS = -e minishift_kwok_bin_dir=$(LAB_BIN_DIR) -e istio_version=$(ISTIO_VERSION) \
-	-e istio_download_base_url=$(ARTIFACTS_URL)
+	-e istio_download_base_url=$(ARTIFACTS_URL) -e istio_download_allow_http=true
 PROVIDER_ARGS = -e minishift_provider=$(PROVIDER) $(if $(filter kwok,$(PROVIDER)),$(KWOK_LAB_ARGS))
 
 lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin artifacts-up) ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
@@ -81,8 +81,9 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-TEST_LAYERS ?= lint docs-check sanity unit syntax build ee test-cluster integration molecule-all
-test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule
+TEST_LAYERS ?= lint docs-check sanity unit syntax build ee test-cluster integration molecule-all task-coverage
+test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule, task coverage
+	@rm -f $(TASK_COVERAGE_LOG)
 	@test -n "$(strip $(TEST_LAYERS))" || { echo "test: TEST_LAYERS is empty: no layer would run, so this fails" >&2; exit 2; }
 	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
 	$(MAKE) -s test-env-down; exit $$rc
@@ -109,6 +110,20 @@ syntax: setup ## ansible-playbook --syntax-check on every playbook
 
 build: setup ## ansible-galaxy collection build + galaxy-importer on the tarball
 	tests/scripts/build-and-import.sh
+
+# Which role task files the tests ran: a callback kept under tests/ (not in the collection) logs each task
+# file that gave a non-skipped result, for the targets that run the roles (Molecule's docker scenarios
+# run ansible-playbook here too); `make task-coverage`, the last layer of `make test`, compares the log
+# with roles/*/tasks and fails listing what no test executed (tests/coverage/allowlist.yml: what cannot run here).
+TASK_COVERAGE_LOG := $(CACHE_DIR)/coverage/task-files.log
+TASK_COVERAGE_TARGETS := integration molecule molecule-all
+$(TASK_COVERAGE_TARGETS): export ANSIBLE_CALLBACK_PLUGINS := $(CURDIR)/tests/coverage/callback_plugins
+$(TASK_COVERAGE_TARGETS): export ANSIBLE_CALLBACKS_ENABLED := ansible.builtin.default,meshlab_task_files
+$(TASK_COVERAGE_TARGETS): export MESHLAB_TASK_COVERAGE_LOG := $(TASK_COVERAGE_LOG)
+
+.PHONY: task-coverage
+task-coverage: setup ## Every role task file ran in some test of this run (after integration and molecule)
+	$(PYTHON) tests/coverage/check_task_files.py --log $(TASK_COVERAGE_LOG)
 
 .PHONY: docs docs-check ee
 docs: setup ## Regenerate README.md's role variable tables from roles/*/meta/argument_specs.yml

@@ -14,6 +14,7 @@
 #   docs-check    the roles named in role_docs.py's "match the argument specs (...)", >= 1
 #   build         the entries of the built tarball, >= 1, and "galaxy-importer passed"
 #   ee            the checks the ee target ran (its echoed test/grep/cmp lines), >= 1
+#   task-coverage the role task files the tests were seen executing (check_task_files.py), >= 1
 # A layer none of these fits fails with a message saying so: add its rule below.
 set -uo pipefail
 
@@ -56,6 +57,9 @@ ran() {
       echo "${n:-0} tarball entries imported" ;;
     ee)
       echo "$(grep -cE '^(test -s|grep -q|cmp) ' "$log") build-context checks" ;;
+    task-coverage)
+      n=$(sed -nE 's/^task-coverage: ([0-9]+) of [0-9]+ task files executed.*/\1/p' "$log" | tail -n 1)
+      echo "${n:-0} role task files seen executed" ;;
     *)
       n=$(pytest_passed "$log")
       if [ "$n" -ge 0 ]; then
