@@ -121,6 +121,50 @@ MINISHIFT_CASES = [
         "minishift_crc_version",
         "a release number like 2.62.0",
     ),
+    # downloads (issue 12): https only unless minishift_download_allow_http; URLs well formed
+    Case(
+        "base-url-http",
+        {"minishift_download_base_url": "http://mirror.example.com/minishift"},
+        "minishift_download_base_url is 'http://mirror.example.com/minishift': plain http:// is refused",
+        "an https:// or file:// URL, or set minishift_download_allow_http=true",
+    ),
+    Case(
+        "crc-base-url-http",
+        {"minishift_crc_download_base_url": "http://mirror.example.com/crc"},
+        "minishift_crc_download_base_url",
+        "minishift_download_allow_http=true",
+    ),
+    Case(
+        "kvm-driver-url-http",
+        {"minishift_kvm_driver_url": "http://mirror.example.com/docker-machine-driver-kvm"},
+        "minishift_kvm_driver_url",
+        "minishift_download_allow_http=true",
+    ),
+    Case(
+        "base-url-no-scheme",
+        {"minishift_download_base_url": "github.com/minishift/minishift/releases/download"},
+        "minishift_download_base_url",
+        "an https:// URL (or file:///<path>) without query, fragment, spaces or trailing '/'",
+    ),
+    Case(
+        "crc-base-url-query",
+        {"minishift_crc_download_base_url": "https://mirror.example.com/crc?token=abc"},
+        "minishift_crc_download_base_url",
+        "an https:// URL (or file:///<path>) without query, fragment, spaces or trailing '/'",
+    ),
+    Case(
+        "iso-url-ftp",
+        {"minishift_iso_url": "ftp://mirror.example.com/centos.iso"},
+        "minishift_iso_url",
+        "one of Minishift's ISO aliases centos, b2d, minikube",
+    ),
+    Case(
+        "allow-http-not-bool",
+        {"minishift_download_allow_http": "perhaps"},
+        "minishift_download_allow_http",
+        "bool",
+        ARGSPEC_TASK,
+    ),
 ]
 
 WEAVE_SCOPE_CASES = [
@@ -224,6 +268,18 @@ WEAVE_SCOPE_CASES = [
         "allowed: true",
         flavor="openshift",
     ),
+    Case(
+        "controls-without-auth",
+        {"weave_scope_read_only": False},
+        "weave_scope_read_only is false while weave_scope_basic_auth_enabled",
+        "weave_scope_read_only=false with weave_scope_basic_auth_enabled=true",
+    ),
+    Case(
+        "controls-auth-off",
+        {"weave_scope_read_only": False, "weave_scope_basic_auth_enabled": False},
+        "weave_scope_read_only is false while weave_scope_basic_auth_enabled is 'False'",
+        "weave_scope_read_only=true (no controls)",
+    ),
     # unsupported versions
     Case("tag-empty", {"weave_scope_image_tag": ""}, "weave_scope_image_tag", "an image tag such as 1.13.2"),
 ]
@@ -262,7 +318,39 @@ ISTIO_CASES = [
         "url-ftp",
         {"istio_download_base_url": "ftp://mirror.example.com/istio"},
         "istio_download_base_url",
-        "http(s):// or file://",
+        "an https:// URL (or file:///<path>)",
+    ),
+    # downloads (issue 12): https only unless istio_download_allow_http; the base URL well formed
+    Case(
+        "url-http",
+        {"istio_download_base_url": "http://mirror.example.com/istio", "istio_download_allow_http": False},
+        "istio_download_base_url is 'http://mirror.example.com/istio': plain http:// is refused",
+        "an https:// or file:// URL, or set istio_download_allow_http=true",
+    ),
+    Case(
+        "url-trailing-slash",
+        {"istio_download_base_url": "https://mirror.example.com/istio/"},
+        "istio_download_base_url",
+        "without query, fragment, spaces or trailing '/'",
+    ),
+    Case(
+        "url-space",
+        {"istio_download_base_url": "https://mirror example.com/istio"},
+        "istio_download_base_url",
+        "without query, fragment, spaces or trailing '/'",
+    ),
+    Case(
+        "url-file-no-path",
+        {"istio_download_base_url": "file://"},
+        "istio_download_base_url",
+        "an https:// URL (or file:///<path>)",
+    ),
+    Case(
+        "allow-http-not-bool",
+        {"istio_download_allow_http": "perhaps"},
+        "istio_download_allow_http",
+        "bool",
+        ARGSPEC_TASK,
     ),
     # unsupported versions (and a version that conflicts with the cluster)
     Case("version-leading-v", {"istio_version": "v1.30.3"}, "istio_version", "a release number X.Y.Z"),
@@ -329,6 +417,8 @@ def role_vars(role: str, base: Path, cluster: Cluster) -> dict:
         "istio_version": ISTIO_VERSION,
         "istio_bookinfo_namespace": "bi-refused",
         "istio_download_base_url": "http://127.0.0.1:9/never-reached",
+        # Plain http is allowed for every case but the one that checks its refusal (url-http sets it false).
+        "istio_download_allow_http": True,
     }
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from lab import CACHE_DIR, ISTIO_VERSION, REPO, Cluster, ansible_playbook, artifacts_url, files_under
 
 ISTIO_ASSET = f"istio-{ISTIO_VERSION}-linux-amd64.tar.gz"
@@ -124,6 +125,7 @@ def istio_vars(server: FaultServer, k8s: Cluster, tmp_path: Path, **extra: Any) 
     return {
         "istio_version": ISTIO_VERSION,
         "istio_download_base_url": f"{server.url}/istio",
+        "istio_download_allow_http": True,  # the fault server is plain http on 127.0.0.1
         "istio_kubeconfig": str(k8s.kubeconfig),
         "istio_cache_dir": str(tmp_path / "cache"),
         "istio_bin_dir": str(tmp_path / "bin"),
@@ -337,6 +339,76 @@ def test_istio_always_500_fails_cleanly_within_a_bound(
     assert run.seconds < 300, run.seconds
 
 
+# --------------------------------------------------------------------------- issue 12: strict downloads
+
+
+def test_istio_plain_http_is_refused_without_allow_http_before_any_change(
+    server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
+) -> None:
+    serve_istio(server, istio_release)
+    before = cluster_state(k8s)
+    result_file = str(tmp_path / "failed.json")
+    extra = istio_vars(server, k8s, tmp_path, istio_download_allow_http=False, result_file=result_file)
+    run = ansible_playbook(ISTIO_PLAY, tmp_path, extra)
+    failed = assert_failed_and_left_nothing(run, tmp_path, before, k8s)
+    assert f"istio_download_base_url is '{server.url}/istio': plain http:// is refused" in failed["msg"]
+    assert "istio_download_allow_http=true" in failed["msg"]
+    assert server.seen == [], "nothing is asked of a plain-http server without the allow variable"
+
+
+def test_istio_sha256_answer_that_is_not_a_checksum_is_refused(
+    server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
+) -> None:
+    """A proxy or mirror answering the .sha256 with a page (200 OK): refused, saying what came, tarball not fetched."""
+    serve_istio(server, istio_release)
+    server.files[f"{ISTIO_PATH}.sha256"] = b"<html><head><title>Sign in</title></head></html>\n"
+    before = cluster_state(k8s)
+    run = ansible_playbook(
+        ISTIO_PLAY, tmp_path, istio_vars(server, k8s, tmp_path, result_file=str(tmp_path / "failed.json"))
+    )
+    failed = assert_failed_and_left_nothing(run, tmp_path, before, k8s)
+    assert f"checksum file {server.url}{ISTIO_PATH}.sha256 is not a sha256 checksum file" in failed["msg"]
+    assert "line 1 is '<html><head><title>Sign in</title></head></html>'" in failed["msg"]
+    assert "expected exactly 64 hex digits, optionally followed by whitespace and a file name" in failed["msg"]
+    assert server.statuses(ISTIO_PATH) == [], "the tarball is not fetched against a checksum that is not one"
+
+
+def test_istio_pinned_digest_in_the_version_table_is_preferred(
+    server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
+) -> None:
+    """A digest pinned in the version table (sha256 keyed by asset) wins over the published .sha256: the .sha256 is
+    not even asked for. The table is the role's own (roles/istio/vars/main.yml), given one pinned digest here."""
+    serve_istio(server, istio_release)
+    # Were the published .sha256 used, the download would fail as a mismatch.
+    server.files[f"{ISTIO_PATH}.sha256"] = f"{hashlib.sha256(b'not it').hexdigest()}  {ISTIO_ASSET}\n".encode()
+    table = yaml.safe_load((REPO / "roles" / "istio" / "vars" / "main.yml").read_text())
+    defaults = table["__istio_line_defaults"]
+    assert defaults["sha256"] == {}, "the role pins no digest it could not check"
+    pinned = {**defaults, "sha256": {ISTIO_ASSET: istio_release[1].split()[0]}}
+    extra = istio_vars(server, k8s, tmp_path, __istio_line_defaults=pinned, result_file=str(tmp_path / "download.json"))
+    run = ansible_playbook(ISTIO_RELEASE_PLAY, tmp_path, extra)
+    assert run.rc == 0, run.output[-4000:]
+    download = json.loads((tmp_path / "download.json").read_text())
+    assert download["checksum_url"] is None
+    assert download["expected_sha256"] == istio_release[1].split()[0]
+    assert server.statuses(f"{ISTIO_PATH}.sha256") == []
+    assert server.statuses(ISTIO_PATH) == [200]
+    # A wrong pinned digest fails as a mismatch against the pinned value (not the .sha256's).
+    wrong = hashlib.sha256(b"pinned wrong").hexdigest()
+    (tmp_path / "cache" / ISTIO_VERSION / ISTIO_ASSET).unlink()
+    bad = istio_vars(
+        server,
+        k8s,
+        tmp_path,
+        __istio_line_defaults={**defaults, "sha256": {ISTIO_ASSET: wrong}},
+        result_file=str(tmp_path / "download.json"),
+    )
+    failed = ansible_playbook(ISTIO_RELEASE_PLAY, tmp_path, bad)
+    assert failed.rc != 0
+    assert f"expected {wrong}, received {istio_release[1].split()[0]}" in failed.output
+    assert server.statuses(f"{ISTIO_PATH}.sha256") == []
+
+
 def minishift_fixture_tarball() -> bytes:
     """The FIXTURE minishift CLI of Molecule's minishift scenario, packed like the real release."""
     out = io.BytesIO()
@@ -379,6 +451,7 @@ def test_minishift_downloads_retry_with_backoff_and_verify(server: FaultServer, 
         "minishift_vm_driver": "kvm",
         "minishift_profile": "meshlab-dl",
         "minishift_download_base_url": server.url + "/minishift",
+        "minishift_download_allow_http": True,  # the fault server is plain http on 127.0.0.1
         "minishift_kvm_driver_url": server.url + KVM_PATH,
         "minishift_kvm_driver_checksum": hashlib.sha256(driver).hexdigest(),
         "minishift_install_dir": str(tmp_path / "share"),

@@ -170,6 +170,7 @@ def test_api_server_lost_while_istio_converges(apilost: Cluster, istio_base_url,
         "test_kubeconfig": str(apilost.kubeconfig),
         "istio_version": ISTIO_VERSION,
         "istio_download_base_url": istio_base_url,
+        "istio_download_allow_http": True,  # the local artifact server is plain http on 127.0.0.1
         "istio_cache_dir": str(tmp_path / "istio-cache"),
         "istio_bin_dir": str(tmp_path / "bin"),
         "istio_wait_timeout": ISTIO_WAIT,

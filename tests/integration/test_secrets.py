@@ -294,6 +294,7 @@ def test_crc_pull_secret_is_passed_but_never_shown(openshift: Cluster, tmp_path)
             "minishift_crc_memory_mib": 4096,
             "minishift_crc_pull_secret_file": str(pull_secret),
             "minishift_crc_download_base_url": url,
+            "minishift_download_allow_http": True,  # this test's artifact server is plain http on 127.0.0.1
             "minishift_crc_version": CRC_VERSION,
             "minishift_start_timeout": 120,
             "explore_require_bookinfo": False,

@@ -105,6 +105,7 @@ def test_teardown_leaves_nothing_of_the_lab_and_all_else(lab_cluster: Cluster, i
         "minishift_kubeconfig": str(cluster.kubeconfig),
         "istio_version": ISTIO_VERSION,
         "istio_download_base_url": istio_base_url,
+        "istio_download_allow_http": True,  # the local artifact server is plain http on 127.0.0.1
         "istio_cache_dir": str(tmp_path / "istio-cache"),
         "istio_bin_dir": str(tmp_path / "bin"),
         "istio_wait_timeout": 180,

@@ -127,6 +127,8 @@ class Bench:
             "minishift_kubeconfig_dir": str(d["kube"]),
             "istio_version": self.args.istio_version,
             "istio_download_base_url": self.args.istio_base_url,
+            # The local artifact server is plain http on 127.0.0.1: allowed explicitly.
+            "istio_download_allow_http": (self.args.istio_base_url or "").startswith("http://"),
             "site_report_dir": str(d["report"]),
         }
         vars_file = d["base"] / "extra-vars.json"
