@@ -234,6 +234,7 @@ def run_as_nobody(play: str, work: Path, extra_vars: dict, *args: str, env: dict
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "MESHLAB_REPORT_DIR": str(work / "report"),
+        **coverage_env(work),
         **env,
     }
     start = time.monotonic()
@@ -251,7 +252,25 @@ def run_as_nobody(play: str, work: Path, extra_vars: dict, *args: str, env: dict
         extra_groups=[],
     )
     output = proc.stdout + proc.stderr
+    coverage_collect(work)
     return PlaybookRun(rc=proc.returncode, output=output, seconds=time.monotonic() - start, recap=parse_recap(output))
+
+
+def coverage_env(work: Path) -> dict[str, str]:
+    """make test's task-file coverage callback (tests/coverage) for a run as nobody: it logs into work, which nobody
+    may write, and coverage_collect() appends that to the log of the test run."""
+    if not os.environ.get("MESHLAB_TASK_COVERAGE_LOG"):
+        return {}
+    keys = ("ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_CALLBACKS_ENABLED")
+    return {**{k: os.environ[k] for k in keys if k in os.environ}, "MESHLAB_TASK_COVERAGE_LOG": str(work / "tasks.log")}
+
+
+def coverage_collect(work: Path) -> None:
+    log, ran = os.environ.get("MESHLAB_TASK_COVERAGE_LOG"), work / "tasks.log"
+    if log and ran.is_file():
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        with Path(log).open("a") as f:
+            f.write(ran.read_text())
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs the role as the user nobody, which needs root to switch to")
@@ -330,6 +349,8 @@ def test_crc_pull_secret_is_passed_but_never_shown(openshift: Cluster, tmp_path)
         # Nor in what Ansible keeps of the async `crc start` job (its record holds crc's whole answer).
         found = leaks(secrets, run.output, facts, report, home / ".ansible_async", home / ".ansible")
         assert not found, "\n\n".join(found)
+
+        crc_absent_leaves_nothing(work, extra, env, secrets)
     finally:
         if server is not None:
             server.shutdown()
@@ -337,3 +358,19 @@ def test_crc_pull_secret_is_passed_but_never_shown(openshift: Cluster, tmp_path)
             print(f"kept for inspection: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def crc_absent_leaves_nothing(work: Path, extra: dict, env: dict, secrets: dict[str, str]) -> None:
+    """state=absent (crc/absent.yml): the VM deleted, `crc setup`'s changes undone, the install and link gone."""
+    home = work / "home"
+    gone = run_as_nobody(
+        CRC_PLAY, work, {**extra, "minishift_state": "absent", "minishift_remove_downloads": True}, env=env
+    )
+    assert gone.rc == 0 and gone.failed == 0, f"{gone.recap}\n{gone.output[-6000:]}"
+    calls = [json.loads(line) for line in (home / ".crc" / "fixture-calls.jsonl").read_text().splitlines()]
+    argvs = [c["argv"] for c in calls if "argv" in c]
+    assert ["delete", "--force"] in argvs and ["cleanup"] in argvs, argvs
+    assert not (work / "host" / "minishift_bin_dir" / "crc").exists(), "the crc link is left"
+    assert not (work / "host" / "minishift_install_dir" / "crc" / CRC_VERSION).exists()
+    found = leaks(secrets, gone.output, work / "facts", work / "report")
+    assert not found, "\n\n".join(found)
