@@ -11,9 +11,12 @@ object (``kind``, ``name``, optionally ``namespace``) and says what to change:
     (dicts recursively, anything else replaced) and it is written back as YAML.
 ``verbs``
     The only verbs every rule of a Role or ClusterRole may keep; a rule left with none is dropped.
-``container`` + ``env``
+``container`` + ``env`` and/or ``volume_mounts``
     In the pod template's container of that name, each listed variable (``name`` plus ``value`` or
-    ``valueFrom``) replaces the variable of the same name, or is added.
+    ``valueFrom``) replaces the variable of the same name, or is added; ``{name, absent: true}``
+    removes it. Each volume mount replaces the one of the same name, or is added.
+``volumes``
+    Pod template volumes, each replacing the one of the same name, or added.
 ``rollout_on``
     ``{kind, name}`` of another object of the same manifests: the pod template gets the annotation
     ``meshlab.io/config-sha256``, a digest of that object's ``data`` after patching, so the
@@ -39,7 +42,7 @@ except ImportError:  # pragma: no cover - the filter always runs inside Ansible
     AnsibleFilterError = ValueError  # type: ignore[misc,assignment]
 
 _SELECT_KEYS = {"kind", "name", "namespace"}
-_ACTION_KEYS = {"data_yaml", "verbs", "container", "env", "rollout_on"}
+_ACTION_KEYS = {"data_yaml", "verbs", "container", "env", "volume_mounts", "volumes", "rollout_on"}
 _NOTE_KEYS = {"addon", "why"}
 ANNOTATION = "meshlab.io/config-sha256"
 
@@ -77,8 +80,8 @@ def _check(patch: Any) -> dict[str, Any]:
         raise AnsibleFilterError(f"manifest_patch: a patch needs kind and name: {patch!r}")
     if not set(patch) & _ACTION_KEYS:
         raise AnsibleFilterError(f"manifest_patch: {_label(patch)} changes nothing (no {sorted(_ACTION_KEYS)})")
-    if ("container" in patch) != ("env" in patch):
-        raise AnsibleFilterError(f"manifest_patch: {_label(patch)}: container and env go together")
+    if ("container" in patch) != ("env" in patch or "volume_mounts" in patch):
+        raise AnsibleFilterError(f"manifest_patch: {_label(patch)}: container goes with env or volume_mounts")
     return patch
 
 
@@ -112,29 +115,67 @@ def _pod_spec(doc: dict[str, Any], label: str) -> dict[str, Any]:
     return template
 
 
-def _patch_env(doc: dict[str, Any], container: str, env: list[dict[str, Any]], label: str) -> None:
+def _by_name(current: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """current with entry replacing the item of the same name, or appended."""
+    at = [i for i, e in enumerate(current) if e.get("name") == entry["name"]]
+    if at:
+        current[at[0]] = entry
+    else:
+        current.append(entry)
+    return current
+
+
+def _container(doc: dict[str, Any], container: str, label: str) -> dict[str, Any]:
     spec = _pod_spec(doc, label).get("spec") or {}
     found = [c for c in spec.get("containers") or [] if c.get("name") == container]
     if not found:
         names = [c.get("name") for c in spec.get("containers") or []]
         raise AnsibleFilterError(f"manifest_patch: {label} has no container {container!r} (containers: {names})")
-    target = found[0]
+    return found[0]
+
+
+def _patch_env(target: dict[str, Any], env: list[dict[str, Any]], label: str) -> None:
     current = list(target.get("env") or [])
     for var in env:
-        if not isinstance(var, dict) or "name" not in var or ("value" in var) == ("valueFrom" in var):
+        if not isinstance(var, dict) or "name" not in var:
+            raise AnsibleFilterError(f"manifest_patch: {label}: env entries need name and value or valueFrom: {var!r}")
+        if var.get("absent"):
+            current = [e for e in current if e.get("name") != var["name"]]
+            continue
+        if ("value" in var) == ("valueFrom" in var):
             raise AnsibleFilterError(f"manifest_patch: {label}: env entries need name and value or valueFrom: {var!r}")
         entry = {"name": str(var["name"])}
         entry.update({"value": str(var["value"])} if "value" in var else {"valueFrom": var["valueFrom"]})
-        at = [i for i, e in enumerate(current) if e.get("name") == entry["name"]]
-        if at:
-            current[at[0]] = entry
-        else:
-            current.append(entry)
+        current = _by_name(current, entry)
     target["env"] = current
+
+
+def _patch_named(target: dict[str, Any], key: str, items: list[dict[str, Any]], label: str) -> None:
+    current = list(target.get(key) or [])
+    for item in items:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise AnsibleFilterError(f"manifest_patch: {label}: {key} entries need a name: {item!r}")
+        current = _by_name(current, item)
+    target[key] = current
 
 
 def _digest(obj: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(obj.get("data") or {}, sort_keys=True).encode()).hexdigest()
+
+
+def _apply(doc: dict[str, Any], patch: dict[str, Any], label: str) -> None:
+    if "data_yaml" in patch:
+        _patch_data_yaml(doc, patch["data_yaml"], label)
+    if "verbs" in patch:
+        _patch_verbs(doc, patch["verbs"], label)
+    if "volumes" in patch:
+        _patch_named(_pod_spec(doc, label).setdefault("spec", {}), "volumes", patch["volumes"], label)
+    if "container" in patch:
+        target = _container(doc, patch["container"], label)
+        if "env" in patch:
+            _patch_env(target, patch["env"], label)
+        if "volume_mounts" in patch:
+            _patch_named(target, "volumeMounts", patch["volume_mounts"], label)
 
 
 def _plain(value: Any) -> Any:
@@ -160,15 +201,9 @@ def manifest_patch(docs: list[dict[str, Any]], patches: list[dict[str, Any]]) ->
                 f"manifest_patch: {label} is {'missing from' if not targets else 'more than once in'} the manifests "
                 "(the release's samples changed?): the patch cannot be applied, nothing is applied without it"
             )
-        doc = targets[0]
-        if "data_yaml" in patch:
-            _patch_data_yaml(doc, patch["data_yaml"], label)
-        if "verbs" in patch:
-            _patch_verbs(doc, patch["verbs"], label)
-        if "container" in patch:
-            _patch_env(doc, patch["container"], patch["env"], label)
+        _apply(targets[0], patch, label)
         if "rollout_on" in patch:
-            rollouts.append((doc, patch["rollout_on"], label))
+            rollouts.append((targets[0], patch["rollout_on"], label))
     # After every other patch: the digest is of the configuration as applied.
     for doc, ref, label in rollouts:
         sources = [d for d in out if _matches(d, ref.get("kind"), ref.get("name"))]

@@ -109,6 +109,25 @@ def test_env_replaces_in_place_and_adds_missing():
     ]
 
 
+def test_env_absent_and_volumes():
+    patch = {
+        "kind": "Deployment",
+        "name": "grafana",
+        "container": "grafana",
+        "env": [{"name": "GF_SECURITY_ADMIN_PASSWORD", "absent": True}, {"name": "GONE", "absent": True}],
+        "volume_mounts": [{"name": "s", "mountPath": "/etc/s", "readOnly": True}],
+        "volumes": [{"name": "s", "secret": {"secretName": "s"}}],
+    }
+    out = mp.manifest_patch([grafana_deployment()], [patch])
+    pod = out[0]["spec"]["template"]["spec"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in [e["name"] for e in pod["containers"][0]["env"]]
+    assert len(pod["containers"][0]["env"]) == 3
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "s", "mountPath": "/etc/s", "readOnly": True}]
+    assert pod["volumes"] == [{"name": "s", "secret": {"secretName": "s"}}]
+    # Applied twice, nothing is added twice.
+    assert mp.manifest_patch(out, [patch]) == out
+
+
 def test_rollout_on_follows_the_patched_configuration():
     rollout = {"kind": "Deployment", "name": "kiali", "rollout_on": {"kind": "ConfigMap", "name": "kiali"}}
 
@@ -133,7 +152,8 @@ def test_rollout_on_follows_the_patched_configuration():
         ({"kind": "ConfigMap", "name": "kiali", "verbs": READ}, "Role or ClusterRole"),
         ({"kind": "ClusterRole", "name": "kiali"}, "changes nothing"),
         ({"kind": "ClusterRole", "name": "kiali", "verbs": READ, "colour": "red"}, "unknown keys ['colour']"),
-        ({"kind": "Deployment", "name": "kiali", "env": []}, "container and env go together"),
+        ({"kind": "Deployment", "name": "kiali", "env": []}, "container goes with env or volume_mounts"),
+        ({"kind": "Deployment", "name": "kiali", "volumes": [{"secret": {}}]}, "volumes entries need a name"),
         (
             {"kind": "Deployment", "name": "kiali", "container": "kiali", "env": [{"name": "X"}]},
             "need name and value or valueFrom",
@@ -228,11 +248,13 @@ def test_role_patches_make_the_release_samples_safe(role_vars):
     container = next(c for c in by["Deployment", "grafana"]["spec"]["template"]["spec"]["containers"])
     env = {e["name"]: e for e in container["env"]}
     assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"]["value"] == "Viewer"
-    assert env["GF_SECURITY_ADMIN_PASSWORD"] == {
-        "name": "GF_SECURITY_ADMIN_PASSWORD",
-        "valueFrom": {"secretKeyRef": {"name": "meshlab-grafana-admin", "key": "password"}},
-    }
-    assert "admin" not in [e.get("value") for e in container["env"] if e["name"].startswith("GF_SECURITY")]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env and "GF_SECURITY_ADMIN_USER" not in env
+    path = env["GF_SECURITY_ADMIN_PASSWORD__FILE"]["value"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert path.startswith(mounts["meshlab-grafana-admin"]["mountPath"] + "/")
+    volumes = {v["name"]: v for v in by["Deployment", "grafana"]["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["meshlab-grafana-admin"]["secret"]["secretName"] == "meshlab-grafana-admin"
+    assert not [e for e in container["env"] if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]]
     # Only Kiali lost rules; the others' are as published.
     for name in ("prometheus",):
         original = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == name)
