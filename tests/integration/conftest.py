@@ -4,6 +4,7 @@ server. The clusters are stopped at the end of the session unless MESHLAB_KEEP_C
 from __future__ import annotations
 
 import pytest
+from converged import Converged, converge
 from lab import KEEP, Cluster, artifacts_url, start_cluster
 
 
@@ -26,3 +27,15 @@ def openshift() -> Cluster:
 @pytest.fixture(scope="session")
 def istio_base_url() -> str:
     return artifacts_url()
+
+
+# For the scanner and RBAC tests: a converge per flavor and test module, right before the module reads the cluster
+# (another module in between may have taken the lab down, e.g. a teardown test on the same cluster).
+@pytest.fixture(scope="module")
+def converged_k8s(k8s: Cluster, istio_base_url: str, tmp_path_factory) -> Converged:
+    return converge(k8s, istio_base_url, tmp_path_factory.mktemp("converged-kubernetes"))
+
+
+@pytest.fixture(scope="module")
+def converged_openshift(openshift: Cluster, istio_base_url: str, tmp_path_factory) -> Converged:
+    return converge(openshift, istio_base_url, tmp_path_factory.mktemp("converged-openshift"))

@@ -352,6 +352,54 @@ ISTIO_CASES = [
         "bool",
         ARGSPEC_TASK,
     ),
+    # exposure and addons (issue 12): opt-in exposure, no writable anonymous Kiali, images as image references
+    Case(
+        "ingress-type-unknown",
+        {"istio_ingress_service_type": "External"},
+        "istio_ingress_service_type",
+        "ClusterIP, NodePort, LoadBalancer",
+        ARGSPEC_TASK,
+    ),
+    Case("route-enabled-word", {"istio_route_enabled": "sometimes"}, "istio_route_enabled", "bool", ARGSPEC_TASK),
+    Case(
+        "route-on-kubernetes",
+        {"istio_route_enabled": True},
+        "istio_route_enabled",
+        "true only on OpenShift",
+        "Options that depend on the platform fit this cluster",
+    ),
+    Case(
+        "kiali-auth-unknown",
+        {"istio_kiali_auth_strategy": "openid"},
+        "istio_kiali_auth_strategy",
+        "token, anonymous",
+        ARGSPEC_TASK,
+    ),
+    Case("kiali-view-only-word", {"istio_kiali_view_only": "mostly"}, "istio_kiali_view_only", "bool", ARGSPEC_TASK),
+    Case(
+        "kiali-anonymous-writable",
+        {"istio_kiali_auth_strategy": "anonymous", "istio_kiali_view_only": False},
+        "istio_kiali_view_only",
+        "anonymous only with istio_kiali_view_only true",
+    ),
+    Case(
+        "traffic-image-yaml",
+        {"istio_traffic_image": "docker.io/curlimages/curl:8.16.0\nkind: Secret"},
+        "istio_traffic_image",
+        "an image reference [registry[:port]/]path:tag",
+    ),
+    Case(
+        "traffic-image-no-tag",
+        {"istio_traffic_image": "docker.io/curlimages/curl"},
+        "istio_traffic_image",
+        "a tag or a digest required",
+    ),
+    Case(
+        "traffic-image-short-digest",
+        {"istio_traffic_image": "docker.io/curlimages/curl@sha256:abc123"},
+        "istio_traffic_image",
+        "@sha256:<64 hex digits>",
+    ),
     # unsupported versions (and a version that conflicts with the cluster)
     Case("version-leading-v", {"istio_version": "v1.30.3"}, "istio_version", "a release number X.Y.Z"),
     Case(

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab import CACHE_DIR, ISTIO_VERSION, LAB_SELECTOR, REPO, Cluster, ansible_playbook, run
+from converged import Converged
+from lab import CACHE_DIR, LAB_SELECTOR, REPO, Cluster, run
 
 SCAN_DIR = REPO / "tests" / "scan"
 ALLOWLIST = SCAN_DIR / "allowlist.yml"
-CONVERGE = SCAN_DIR / "converge.yml"
 CHECKOV = CACHE_DIR / "scan-venv" / "bin" / "checkov"
 
 # Made by controllers out of the roles' objects (see the module docstring).
@@ -107,12 +107,16 @@ def write_manifests(objects: dict[str, dict], folder: Path) -> dict[str, str]:
     return files
 
 
-def checkov(folder: Path, files: dict[str, str], flavor: str) -> tuple[list[Finding], dict]:
-    """checkov's kubernetes checks on folder (offline: --skip-download); findings mapped back to objects."""
-    assert CHECKOV.exists(), f"{CHECKOV} is missing: `make scanners` installs it (tests/scan/requirements.txt)"
+def checkov(folder: Path, files: dict[str, str], flavor: str, binary: Path = CHECKOV) -> tuple[list[Finding], dict]:
+    """checkov's kubernetes checks on folder (offline: --skip-download); findings mapped back to objects.
+
+    A scan that did not run to its end fails: an exit code other than 0 (no failed check) or 1 (failed checks), an
+    output that is not checkov's JSON report, or a report without the kubernetes results. (No --no-fail-on-crash:
+    that flag turns a crash into exit code 0.)"""
+    assert binary.exists(), f"{binary} is missing: `make scanners` installs it (tests/scan/requirements.txt)"
     proc = run(
         [
-            CHECKOV,
+            binary,
             "-d",
             folder,
             "--framework",
@@ -122,17 +126,30 @@ def checkov(folder: Path, files: dict[str, str], flavor: str) -> tuple[list[Find
             "--quiet",
             "--compact",
             "--skip-download",
-            "--no-fail-on-crash",
         ],
         env={"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "WARNING"},
         timeout=600,
         check=False,
     )
+    return parse_checkov(proc.returncode, proc.stdout, proc.stderr, files, flavor)
+
+
+def parse_checkov(rc: int, stdout: str, stderr: str, files: dict[str, str], flavor: str) -> tuple[list[Finding], dict]:
+    """checkov's exit code and JSON report -> findings; AssertionError when the scan crashed or said nothing."""
     # checkov exits 1 when a check fails; anything else (or no JSON) is the scanner failing.
-    assert proc.returncode in (0, 1), f"checkov exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    report = json.loads(proc.stdout)
+    assert rc in (0, 1), f"checkov crashed (exit code {rc}):\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    try:
+        report = json.loads(stdout)
+    except ValueError as exc:
+        raise AssertionError(
+            f"checkov's output is not its JSON report ({exc}):\n{stdout[-3000:]}\n{stderr[-3000:]}"
+        ) from exc
     reports = report if isinstance(report, list) else [report]
+    assert all(isinstance(r, dict) for r in reports), f"unexpected checkov report: {reports!r:.500}"
     assert [r.get("check_type") for r in reports] == ["kubernetes"], f"unexpected checkov report: {reports!r:.500}"
+    for key in ("results", "summary"):
+        assert isinstance(reports[0].get(key), dict), f"checkov's report has no {key}: {reports[0]!r:.500}"
+    assert isinstance(reports[0]["results"].get("failed_checks"), list), f"no failed_checks: {reports[0]!r:.500}"
     findings = []
     for failed in reports[0]["results"]["failed_checks"]:
         assert failed["file_path"] in files, f"checkov reported a file the test did not write: {failed!r:.500}"
@@ -193,31 +210,21 @@ def report(title: str, findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
-def converge_and_scan(cluster: Cluster, base_url: str, tmp_path: Path) -> Scan:
-    openshift = cluster.flavor == "openshift"
-    extra = {
-        "scan_kubeconfig": str(cluster.kubeconfig),
-        "scan_route": openshift,
-        "scan_istio_version": ISTIO_VERSION,
-        "scan_istio_base_url": base_url,
-        "scan_dir": str(tmp_path),
-    }
-    result = ansible_playbook(CONVERGE, tmp_path, extra, timeout=1500)
-    assert result.rc == 0 and result.failed == 0, f"converge failed on {cluster.name}:\n{result.output[-6000:]}"
-    objects = roles_objects(cluster)
-    files = write_manifests(objects, tmp_path / "manifests")
-    findings, summary = checkov(tmp_path / "manifests", files, cluster.flavor)
-    return Scan(cluster.flavor, objects, findings, summary)
+def scan(converged: Converged, folder: Path) -> Scan:
+    objects = roles_objects(converged.cluster)
+    files = write_manifests(objects, folder / "manifests")
+    findings, summary = checkov(folder / "manifests", files, converged.cluster.flavor)
+    return Scan(converged.cluster.flavor, objects, findings, summary)
 
 
 @pytest.fixture(scope="module")
-def scan_k8s(k8s: Cluster, istio_base_url: str, tmp_path_factory) -> Scan:
-    return converge_and_scan(k8s, istio_base_url, tmp_path_factory.mktemp("scan-kubernetes"))
+def scan_k8s(converged_k8s: Converged, tmp_path_factory) -> Scan:
+    return scan(converged_k8s, tmp_path_factory.mktemp("scan-kubernetes"))
 
 
 @pytest.fixture(scope="module")
-def scan_openshift(openshift: Cluster, istio_base_url: str, tmp_path_factory) -> Scan:
-    return converge_and_scan(openshift, istio_base_url, tmp_path_factory.mktemp("scan-openshift"))
+def scan_openshift(converged_openshift: Converged, tmp_path_factory) -> Scan:
+    return scan(converged_openshift, tmp_path_factory.mktemp("scan-openshift"))
 
 
 def test_scan_allowlist_is_well_formed():
@@ -244,6 +251,39 @@ def test_scan_catches_what_it_should(tmp_path):
     assert {"CKV_K8S_16", "CKV_K8S_17"} <= ids, f"checkov missed privileged/hostPID: {sorted(ids)}"
     unexplained, _used = explain(findings, load_allowlist())
     assert unexplained, "the allowlist accepts findings on an object the roles do not make"
+
+
+# A scanner that crashed, or whose output cannot be read, fails the test instead of passing with no finding.
+_GOOD = {"check_type": "kubernetes", "results": {"failed_checks": []}, "summary": {"parsing_errors": 0}}
+CRASHES = [
+    ("exit-2-traceback", 2, "", "Traceback (most recent call last):\n  ...\nKeyError: 'spec'"),
+    ("exit-2-json", 2, json.dumps(_GOOD), ""),
+    ("exit-0-not-json", 0, "checkov: something went wrong", ""),
+    ("exit-0-empty", 0, "", ""),
+    ("exit-1-truncated-json", 1, json.dumps(_GOOD)[:40], ""),
+    ("exit-0-no-results", 0, json.dumps({"check_type": "kubernetes", "summary": {}}), ""),
+    ("exit-0-other-framework", 0, json.dumps({**_GOOD, "check_type": "dockerfile"}), ""),
+    ("exit-0-empty-list", 0, "[]", ""),
+    ("exit-137-killed", 137, "", ""),
+]
+
+
+@pytest.mark.parametrize(("rc", "stdout", "stderr"), [c[1:] for c in CRASHES], ids=[c[0] for c in CRASHES])
+def test_scan_crash_fails(rc, stdout, stderr):
+    with pytest.raises(AssertionError):
+        parse_checkov(rc, stdout, stderr, {}, "crash")
+
+
+def test_scan_crash_of_the_executable_fails(tmp_path):
+    """The whole path, through run(): an executable standing for checkov that crashes (exit 2, a traceback)."""
+    fake = tmp_path / "checkov"
+    fake.write_text("#!/bin/sh\necho 'Traceback (most recent call last):' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    with pytest.raises(AssertionError, match="checkov crashed \\(exit code 2\\)"):
+        checkov(tmp_path, {}, "crash", binary=fake)
+    # The same executable answering a well-formed report passes: the failure above is the crash, not the set-up.
+    fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(_GOOD)}\nEOF\n")
+    assert checkov(tmp_path, {}, "crash", binary=fake) == ([], {"parsing_errors": 0})
 
 
 @pytest.mark.parametrize("flavor", ["kubernetes", "openshift"])
