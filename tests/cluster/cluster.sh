@@ -240,6 +240,8 @@ openshift_apis() {
 create() {
   local cfg="${OUT}/kwokctl.yaml" start="${SECONDS}"
   mkdir -p "${OUT}" "${KWOK_WORKDIR}"
+  # Private: the work folder holds every test cluster's PKI (CA and admin keys) and etcd's data.
+  chmod 700 "${KWOK_WORKDIR}"
   if [[ -n "${MESHLAB_APISERVER_PORT:-}" ]]; then
     if ! [[ "${MESHLAB_APISERVER_PORT}" =~ ^[0-9]+$ ]] || ((MESHLAB_APISERVER_PORT < 1 || MESHLAB_APISERVER_PORT > 65535)); then
       die "MESHLAB_APISERVER_PORT='${MESHLAB_APISERVER_PORT}' is not a TCP port"

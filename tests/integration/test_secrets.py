@@ -374,3 +374,98 @@ def crc_absent_leaves_nothing(work: Path, extra: dict, env: dict, secrets: dict[
     assert not (work / "host" / "minishift_install_dir" / "crc" / CRC_VERSION).exists()
     found = leaks(secrets, gone.output, work / "facts", work / "report")
     assert not found, "\n\n".join(found)
+
+
+# --- (iii) issue 12: the fact cache is private and holds no environment ------------------------------------------
+
+SITE = REPO / "playbooks" / "site.yml"
+TEARDOWN = REPO / "playbooks" / "teardown.yml"
+
+
+def cache_payloads(facts: Path) -> dict[str, dict]:
+    """Every file of the jsonfile fact cache, decoded (a payload may be wrapped as JSON text in __payload__)."""
+    out = {}
+    for rel in files_under(facts):
+        data = json.loads((facts / rel).read_text())
+        out[rel] = json.loads(data["__payload__"]) if "__payload__" in data else data
+    return out
+
+
+def env_in_cache(facts: Path, marker: str) -> list[str]:
+    """Where the environment shows in the fact cache: a non-empty ansible_env, or the marker anywhere."""
+    found = []
+    for rel, payload in cache_payloads(facts).items():
+        env = payload.get("ansible_env")
+        if isinstance(env, dict) and "value" in env and "__ansible_type" in env:
+            env = env["value"]  # ansible-core 2.19 keeps tagged values as {value, tags}
+        if env:
+            found.append(f"{rel}: ansible_env holds {sorted(env)[:10]}...")
+        if marker in (facts / rel).read_text():
+            found.append(f"{rel}: the marker variable's value")
+    return found
+
+
+def test_site_and_teardown_keep_the_fact_cache_private_and_without_environment(k8s: Cluster, tmp_path):
+    """playbooks/site.yml (the Scope stage) and teardown.yml as a user runs them, with a token-like variable in the
+    environment: the fact cache folder ends 0700 and no cached file holds the environment or the token."""
+    marker = f"MESHLAB-FAKE-TOKEN-{uuid.uuid4().hex}"
+    env = {"MESHLAB_FAKE_API_TOKEN": marker}
+    facts = tmp_path / "facts"
+    # As Ansible's jsonfile cache makes it under a usual umask: readable by everyone.
+    facts.mkdir(mode=0o755)
+    facts.chmod(0o755)
+    extra = {
+        "weave_scope_kubeconfig": str(k8s.kubeconfig),
+        "weave_scope_namespace": "bi-host-cache",
+        "weave_scope_wait": False,
+        "weave_scope_basic_auth_file": str(tmp_path / "credentials" / "weave-scope.credentials"),
+    }
+    run = ansible_playbook(SITE, tmp_path, extra, "--tags", "scope", env=env)
+    assert run.rc == 0 and run.failed == 0, f"{run.recap}\n{run.output[-5000:]}"
+    assert "TASK [meshlab.service_mesh.weave_scope" in run.output, "the Scope stage did not run"
+    assert files_under(facts), "nothing was cached: the test would prove nothing"
+    assert stat.S_IMODE(facts.stat().st_mode) == 0o700, oct(facts.stat().st_mode)
+    # The host facts the roles read are there (so facts were gathered), the environment is not.
+    payloads = cache_payloads(facts)
+    assert any("ansible_user_dir" in p for p in payloads.values()), list(payloads)
+    assert all("ansible_env" not in p for p in payloads.values()), "the environment was gathered into the cache"
+    assert env_in_cache(facts, marker) == []
+
+    gone = ansible_playbook(TEARDOWN, tmp_path, extra, "--tags", "scope", env=env)
+    assert gone.rc == 0 and gone.failed == 0, f"{gone.recap}\n{gone.output[-5000:]}"
+    assert stat.S_IMODE(facts.stat().st_mode) == 0o700, oct(facts.stat().st_mode)
+    assert env_in_cache(facts, marker) == []
+    assert {o for o in k8s.lab_objects() if o[1] == "bi-host-cache" or "bi-host-cache" in o[2]} == set()
+
+
+OLD_CACHE_PLAY = """
+- name: A fact cache as written before issue 12 (every fact gathered, the environment included)
+  hosts: localhost
+  gather_facts: true
+  tasks:
+    - name: Meshlab_cluster is cached as the lab does
+      ansible.builtin.set_fact:
+        meshlab_cluster: {kubeconfig: /nonexistent/kubeconfig, context: old-lab}
+        cacheable: true
+"""
+
+
+def test_a_fact_cache_holding_the_environment_is_emptied_of_it(tmp_path):
+    """A cache from before (env gathered, folder 0755) loses the environment on the next run of site.yml, keeps
+    meshlab_cluster, and the folder becomes 0700. Only the tasks tagged always run: no cluster is needed."""
+    marker = f"MESHLAB-FAKE-TOKEN-{uuid.uuid4().hex}"
+    env = {"MESHLAB_FAKE_API_TOKEN": marker}
+    facts = tmp_path / "facts"
+    old = ansible_playbook(OLD_CACHE_PLAY, tmp_path, {}, env=env)
+    assert old.rc == 0, old.output[-3000:]
+    facts.chmod(0o755)
+    assert env_in_cache(facts, marker), "the old-style cache should hold the environment: the test would prove nothing"
+
+    run = ansible_playbook(SITE, tmp_path, {}, "--tags", "always", env=env)
+    assert run.rc == 0 and run.failed == 0, f"{run.recap}\n{run.output[-5000:]}"
+    assert stat.S_IMODE(facts.stat().st_mode) == 0o700, oct(facts.stat().st_mode)
+    assert env_in_cache(facts, marker) == []
+    assert any("meshlab_cluster" in p for p in cache_payloads(facts).values()), "meshlab_cluster was lost"
+    # Once emptied, a second run changes nothing.
+    again = ansible_playbook(SITE, tmp_path, {}, "--tags", "always", env=env)
+    assert again.rc == 0 and again.changed == 0, f"{again.recap}\n{again.output[-3000:]}"
