@@ -14,8 +14,8 @@ description:
     C(hosts) or C(kube-controllers)) and returns its nodes and the edges between them, named the
     way Kubernetes names them (C(<namespace>/<name>) for pods, services and controllers).
   - By default Scope is reached through the API server's service proxy
-    (C(/api/v1/namespaces/<ns>/services/weave-scope-app:80/proxy/...)) with the kubeconfig's
-    credentials, so Scope never has to be exposed. With O(url), Scope is asked directly (a
+    (C(/api/v1/namespaces/<ns>/services/weave-scope-app:80/proxy/...)) with kubernetes.core's
+    API server options, so Scope never has to be exposed. With O(url), Scope is asked directly (a
     C(kubectl port-forward) on 127.0.0.1, or an OpenShift Route with basic auth).
   - Reads only; never changes Scope or the cluster.
 author:
@@ -40,29 +40,6 @@ options:
     description: Keep Scope's pseudo nodes (the Internet, unmanaged or uncontained endpoints).
     type: bool
     default: false
-  url:
-    description:
-      - Base URL of the Scope app, for example C(http://127.0.0.1:4040) behind
-        C(kubectl -n weave port-forward svc/weave-scope-app 4040:80), or the lab's Route.
-      - When not given, Scope is reached through the API server's service proxy.
-    type: str
-  url_username:
-    description: Basic-auth user for O(url) (Scope started with basic auth, as behind the lab's Route).
-    type: str
-  url_password:
-    description: Basic-auth password for O(url).
-    type: str
-  validate_certs:
-    description: Verify the TLS certificate of O(url).
-    type: bool
-    default: true
-  kubeconfig:
-    description:
-      - Kubeconfig for the service proxy. Defaults to C(KUBECONFIG), then C(~/.kube/config).
-    type: path
-  context:
-    description: Kubeconfig context for the service proxy. Defaults to the current context.
-    type: str
   scope_namespace:
     description: Namespace of Scope's Service (service proxy only).
     type: str
@@ -83,9 +60,9 @@ requirements:
   - kubernetes >= 24.2.0 (Python client), for the service proxy
 extends_documentation_fragment:
   - meshlab.service_mesh.read_only
+  - meshlab.service_mesh.service_json
+  - kubernetes.core.k8s_auth_options
 notes:
-  - Scope behind basic auth (the lab's Route) is read with O(url), O(url_username) and
-    O(url_password); the service proxy carries the kubeconfig's credentials, not Scope's.
   - The answer is what Scope's probes reported in the last seconds; a topology can be empty
     right after Scope starts.
 seealso:
@@ -216,20 +193,10 @@ edge_count:
   sample: 6
 """
 
-import json
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.urls import open_url
-from ansible_collections.meshlab.service_mesh.plugins.module_utils.kube_api import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    KubeApiError,
-    new_api_client,
-    raw_get,
-    service_proxy_prefix,
-)
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.meshlab.service_mesh.plugins.module_utils import service_json
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.scope import (
     TOPOLOGIES,
     ScopeFormatError,
@@ -241,85 +208,7 @@ from ansible_collections.meshlab.service_mesh.plugins.module_utils.scope import 
 )
 
 
-class ScopeUnreachable(Exception):
-    """Scope did not answer (or not with JSON)."""
-
-
-def _decode(raw: bytes | str, where: str) -> Any:
-    try:
-        return json.loads(to_text(raw, errors="surrogate_or_strict"))
-    except ValueError as exc:
-        snippet = to_text(raw, errors="surrogate_or_replace")[:200]
-        raise ScopeUnreachable(f"{where} did not answer with JSON ({exc}): {snippet!r}") from exc
-
-
-class DirectFetcher:
-    """Scope at a URL (port-forward or Route), optionally behind basic auth."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        p = module.params
-        self.base = p["url"].rstrip("/")
-        self.username = p["url_username"]
-        self.password = p["url_password"]
-        self.validate_certs = p["validate_certs"]
-        self.timeout = p["request_timeout"]
-
-    def where(self, path: str) -> str:
-        return self.base + path
-
-    def get(self, path: str) -> Any:
-        url = self.where(path)
-        try:
-            resp = open_url(
-                url,
-                method="GET",
-                headers={"Accept": "application/json"},
-                url_username=self.username,
-                url_password=self.password,
-                force_basic_auth=bool(self.username),
-                validate_certs=self.validate_certs,
-                timeout=self.timeout,
-            )
-            raw = resp.read()
-        except Exception as exc:  # HTTPError, URLError, socket and TLS errors alike
-            code = getattr(exc, "code", None)
-            hint = " (wrong or missing url_username/url_password?)" if code == 401 else ""
-            raise ScopeUnreachable(f"Scope at {url} did not answer: {exc}{hint}") from exc
-        return _decode(raw, f"Scope at {url}")
-
-
-class ProxyFetcher:
-    """Scope behind the API server's service proxy, with the kubeconfig's credentials."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        p = module.params
-        try:
-            self.api, _path, _context = new_api_client(p["kubeconfig"], p["context"])
-        except KubeApiError as exc:
-            raise ScopeUnreachable(str(exc)) from exc
-        self.prefix = service_proxy_prefix(p["scope_namespace"], p["service"], p["service_port"])
-        self.scope_namespace = p["scope_namespace"]
-        self.timeout = p["request_timeout"]
-
-    def where(self, path: str) -> str:
-        return self.api.configuration.host + self.prefix + path
-
-    def get(self, path: str) -> Any:
-        url = self.where(path)
-        try:
-            status, reason, raw = raw_get(self.api, self.prefix + path, self.timeout)
-        except KubeApiError as exc:
-            raise ScopeUnreachable(str(exc)) from exc
-        if status >= 400:
-            body = to_text(raw, errors="surrogate_or_replace")
-            raise ScopeUnreachable(
-                f"Scope did not answer through the API server's service proxy ({url}): HTTP {status} {reason}: "
-                f"{body.strip()[:300]} (is Scope running? kubectl -n {self.scope_namespace} get pods,endpoints)"
-            )
-        return _decode(raw, f"Scope behind {url}")
-
-
-def read_topology(fetcher: DirectFetcher | ProxyFetcher, params: dict[str, Any]) -> dict[str, Any]:
+def read_topology(fetcher: service_json.ServiceJson, params: dict[str, Any]) -> dict[str, Any]:
     topology = params["topology"]
     namespaces = [n for n in params["namespaces"] if n]
     path = topology_path(topology, namespaces, params["include_pseudo"])
@@ -335,36 +224,28 @@ def read_topology(fetcher: DirectFetcher | ProxyFetcher, params: dict[str, Any])
 
 
 def main() -> None:
+    argument_spec = service_json.argument_spec(
+        namespace_option="scope_namespace",
+        namespace="weave",
+        service="weave-scope-app",
+        service_port="80",
+        request_timeout=20,
+    )
+    argument_spec.update(
+        topology=dict(type="str", default="pods", choices=list(TOPOLOGIES)),
+        namespaces=dict(type="list", elements="str", default=[], aliases=["namespace"]),
+        include_pseudo=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            topology=dict(type="str", default="pods", choices=list(TOPOLOGIES)),
-            namespaces=dict(type="list", elements="str", default=[], aliases=["namespace"]),
-            include_pseudo=dict(type="bool", default=False),
-            url=dict(type="str"),
-            url_username=dict(type="str"),
-            url_password=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True),
-            kubeconfig=dict(type="path"),
-            context=dict(type="str"),
-            scope_namespace=dict(type="str", default="weave"),
-            service=dict(type="str", default="weave-scope-app"),
-            service_port=dict(type="str", default="80"),
-            request_timeout=dict(type="int", default=20),
-        ),
-        mutually_exclusive=[("url", "kubeconfig"), ("url", "context")],
-        required_by={"url_username": "url", "url_password": "url"},
+        argument_spec=argument_spec,
+        mutually_exclusive=service_json.MUTUALLY_EXCLUSIVE,
+        required_by=service_json.REQUIRED_BY,
         supports_check_mode=True,
     )
-    p = module.params
+    fetcher = service_json.open_service(module, "Scope", "scope_namespace")
     try:
-        if p["url"]:
-            fetcher: DirectFetcher | ProxyFetcher = DirectFetcher(module)
-        else:
-            if not HAS_KUBERNETES:
-                module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-            fetcher = ProxyFetcher(module)
-        result = read_topology(fetcher, p)
-    except ScopeUnreachable as exc:
+        result = read_topology(fetcher, module.params)
+    except service_json.ServiceUnreachable as exc:
         module.fail_json(msg=str(exc))
     except ScopeFormatError as exc:
         module.fail_json(msg=f"Scope's answer does not look like a Scope 1.13 topology: {exc}")

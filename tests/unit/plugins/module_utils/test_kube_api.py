@@ -102,3 +102,24 @@ def test_service_proxy_prefix() -> None:
         "/api/v1/namespaces/weave/services/weave-scope-app:80/proxy"
     )
     assert kube_api.service_proxy_prefix("lab scope", "app", "http").startswith("/api/v1/namespaces/lab%20scope/")
+
+
+def test_client_from_auth_options(server: str, tmp_path: Path) -> None:
+    """kubernetes.core's auth options: the kubeconfig's context, then the options given override it."""
+    kc = str(write_kubeconfig(tmp_path / "kc", server))
+    api = kube_api.client_from_auth({"kubeconfig": kc, "context": "lab"})
+    status, _reason, body = kube_api.raw_get(api, "/api", 5)
+    assert status == 200 and json.loads(body) == {"path": "/api"}
+    api = kube_api.client_from_auth({"kubeconfig": kc, "api_key": "another-token"})
+    assert kube_api.raw_get(api, "/api", 5)[0] == 401
+    api = kube_api.client_from_auth(
+        {"host": server + "/", "api_key": TOKEN, "impersonate_user": "u", "impersonate_groups": ["g1", "g2"]}
+    )
+    assert api.configuration.host == server
+    headers = kube_api.auth_headers(api)
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert headers.getlist("Impersonate-Group") == ["g1", "g2"] and headers["Impersonate-User"] == "u"
+    api = kube_api.client_from_auth({"host": server, "username": "admin", "password": "pw"})
+    assert kube_api.auth_headers(api)["Authorization"].startswith("Basic ")
+    with pytest.raises(kube_api.KubeApiError, match=r"context 'other' is not in"):
+        kube_api.client_from_auth({"kubeconfig": kc, "context": "other"})

@@ -285,7 +285,48 @@ def test_nothing_listening(run: Callable[..., dict[str, Any]]) -> None:
 def test_missing_kubeconfig(tmp_path: Path, run: Callable[..., dict[str, Any]]) -> None:
     result = run({"kubeconfig": str(tmp_path / "nope")})
     assert result["failed"]
-    assert result["msg"] == f"kubeconfig {tmp_path / 'nope'} does not exist"
+    # kubernetes.core's kubeconfig option is no_log (it may be an inline dict with secrets): the path is masked.
+    assert result["msg"] == "kubeconfig ******** does not exist"
+
+
+def test_kubernetes_core_environment_is_honoured(
+    scope: FakeScope, kubeconfig: Path, run: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No option given: K8S_AUTH_KUBECONFIG and K8S_AUTH_CONTEXT choose the API server, as for kubernetes.core.k8s."""
+    scope.prefix = PROXY
+    scope.bearer = TOKEN
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("K8S_AUTH_CONTEXT", "lab")
+    monkeypatch.setenv("KUBECONFIG", "/nowhere/config")
+    result = run({"topology": "hosts"})
+    assert not result.get("failed"), result
+    assert result["names"] == ["minishift", "node-1.lab.example"]
+
+
+def test_host_and_api_key_without_kubeconfig_and_impersonation(
+    scope: FakeScope, run: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scope.prefix = PROXY
+    scope.bearer = "key-from-the-option"
+    monkeypatch.setenv("KUBECONFIG", "/nowhere/config")
+    result = run(
+        {
+            "host": scope.url + "/",
+            "api_key": "key-from-the-option",
+            "impersonate_user": "system:serviceaccount:weave:reader",
+            "impersonate_groups": ["readers", "viewers"],
+            "topology": "services",
+        }
+    )
+    assert not result.get("failed"), result
+    assert result["url"].startswith(scope.url + PROXY + "/api/topology/services")
+    assert scope.seen[0].headers["impersonate-user"] == "system:serviceaccount:weave:reader"
+    assert "key-from-the-option" not in result["_stdout"]
+
+
+def test_url_excludes_every_api_server_option(run: Callable[..., dict[str, Any]]) -> None:
+    result = run({"url": "http://127.0.0.1:4040", "api_key": "a-key-of-some-length"})
+    assert result["failed"] and "mutually exclusive: url|api_key" in result["msg"]
 
 
 def test_unknown_context(kubeconfig: Path, run: Callable[..., dict[str, Any]]) -> None:
