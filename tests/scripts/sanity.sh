@@ -34,6 +34,13 @@ cd "$repo"
 git ls-files -z --cached --others --exclude-standard |
   while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
   xargs -0 --no-run-if-empty cp --parents -t "$dest"
+# ansible-test sees only this ansible_collections tree: put the collections this one depends on
+# (galaxy.yml: kubernetes.core, whose auth options and doc fragment the modules use) beside it.
+dep="$cache/sanity/ansible_collections/kubernetes/core"
+src=$(python3 -c "import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])")
+rm -rf "$dep"
+mkdir -p "$dep"
+cp -r "$src/." "$dep/"
 # ansible-test lists files through git when it finds a repository: give the copy its own.
 git -C "$dest" init -q
 git -C "$dest" add -A
