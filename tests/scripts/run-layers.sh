@@ -9,7 +9,7 @@
 #                 at least 1 passed in pytest's last summary line (a run of skips only fails)
 #   molecule-all  at least 1 scenario passed in its "molecule-all:" summary
 #   lint          ansible-lint's "N files processed", N >= 1
-#   sanity        ansible-test's "Running sanity test '...'" lines, >= 1
+#   sanity        ansible-test's 'Running sanity test "..."' lines, >= 1
 #   syntax        ansible-playbook's "playbook: ..." lines, >= 1
 #   docs-check    the roles named in role_docs.py's "match the argument specs (...)", >= 1
 #   build         the entries of the built tarball, >= 1, and "galaxy-importer passed"
@@ -45,7 +45,7 @@ ran() {
       n=$(sed -nE 's/.* in ([0-9]+) files processed.*/\1/p' "$log" | tail -n 1)
       echo "${n:-0} files linted" ;;
     sanity)
-      echo "$(grep -c "^Running sanity test '" "$log") sanity tests" ;;
+      echo "$(grep -cE "^Running sanity test [\"']" "$log") sanity tests" ;;
     syntax)
       echo "$(grep -c '^playbook: ' "$log") playbooks" ;;
     docs-check)
