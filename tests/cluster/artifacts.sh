@@ -3,7 +3,8 @@
 # laid out like GitHub release downloads so roles can point their base URL at it:
 #   http://127.0.0.1:<port>/istio/<v>/istio-<v>-linux-amd64.tar.gz       (+ .sha256)
 #   http://127.0.0.1:<port>/istio/<v>/istioctl-<v>-linux-amd64.tar.gz    (+ .sha256)
-# i.e. istio_download_base_url: http://127.0.0.1:18080/istio
+# i.e. istio_download_base_url: http://127.0.0.1:18080/istio, with istio_download_allow_http: true
+# (plain http is refused without it)
 #
 # Usage: tests/cluster/artifacts.sh build|up|down|url
 #   MESHLAB_ARTIFACTS_PORT=<port>: serve there, or fail if it is taken. Unset: ARTIFACTS_PORT
