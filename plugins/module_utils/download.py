@@ -33,9 +33,25 @@ import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from ansible.module_utils.urls import mask_url, open_url
+from ansible.module_utils.urls import open_url
+
+try:
+    from ansible.module_utils.urls import mask_url
+except ImportError:  # ansible-core < 2.19 has no mask_url: the same masking, here
+
+    def mask_url(url: str) -> str:
+        """url with its user name and password shown as ****, as ansible-core 2.19's mask_url does."""
+        parts = urlsplit(url)
+        if not parts.username and not parts.password:
+            return url
+        if parts.password:
+            netloc = parts.netloc.replace(f"{parts.username}:{parts.password}@", "****:****@")
+        else:
+            netloc = parts.netloc.replace(f"{parts.username}@", "****@")
+        return urlunsplit(parts._replace(netloc=netloc))
+
 
 SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 # One line of a checksum file: exactly 64 hex digits, optionally followed by whitespace and a file

@@ -238,13 +238,13 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import mask_url
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
     ChecksumMismatchError,
     DownloadError,
     Fetcher,
     RetryPolicy,
     checksum_from_text,
+    mask_url,
     parse_checksum_spec,
     scheme_problem,
     sha256_of_file,

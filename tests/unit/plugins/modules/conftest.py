@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ansible.module_utils import _internal, basic
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils import basic
+from module_harness import as_module, module_args
 from vm_fakes import FakeTool, ModuleRun
 
 
@@ -27,11 +26,8 @@ def run_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
         on_path: tuple[str, ...] = ("minishift", "crc"),
     ) -> ModuleRun:
         logged: list[str] = []
-        # Warnings and deprecations are process-wide in ansible-core: start each run clean, and
-        # as a module (not the controller, which other tests' imports of ansible.errors turn on).
-        monkeypatch.setattr(_internal, "is_controller", False)
-        monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
-        monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+        # Warnings and deprecations are process-wide in ansible-core: start each run clean, as a module.
+        as_module(monkeypatch)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kwargs: tool(args, **kwargs))
         monkeypatch.setattr(
             basic.AnsibleModule,
@@ -39,8 +35,7 @@ def run_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
             lambda self, arg, required=False, opt_dirs=None: "/usr/local/bin/" + arg if arg in on_path else None,
         )
         monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
-        module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-        with patch_module_args(module_args), pytest.raises(SystemExit):
+        with module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)), pytest.raises(SystemExit):
             main()
         stdout = capsys.readouterr().out
         return ModuleRun(result=json.loads(stdout), stdout=stdout, logged=logged)

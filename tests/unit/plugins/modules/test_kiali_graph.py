@@ -16,10 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from ansible.module_utils import _internal
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.meshlab.service_mesh.plugins.modules import kiali_graph
+from module_harness import as_module, module_args
 
 PROXY = "/api/v1/namespaces/istio-system/services/kiali:20001/proxy"
 TOKEN = "kiali-proxy-test-token"
@@ -94,10 +92,8 @@ def kubeconfig(tmp_path: Path, kiali: FakeKiali) -> Path:
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., dict[str, Any]]:
     def _run(args: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-        monkeypatch.setattr(_internal, "is_controller", False)
-        monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
-        monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
-        with patch_module_args(dict(args, _ansible_check_mode=check_mode)), pytest.raises(SystemExit):
+        as_module(monkeypatch)
+        with module_args(dict(args, _ansible_check_mode=check_mode)), pytest.raises(SystemExit):
             kiali_graph.main()
         out = capsys.readouterr().out
         result: dict[str, Any] = json.loads(out)

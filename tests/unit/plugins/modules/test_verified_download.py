@@ -26,9 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils import _internal
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
     RetryPolicy,
     checksum_from_text,
@@ -39,6 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from module_harness import as_module, module_args
 
 NAME = "istio-1.30.4-linux-amd64.tar.gz"
 BODY = os.urandom(300_000)
@@ -205,12 +203,10 @@ Run = Callable[..., dict[str, Any]]
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
     def _run(args: dict[str, Any], *, check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
-        monkeypatch.setattr(_internal, "is_controller", False)
-        monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
-        monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+        as_module(monkeypatch)
         start = time.monotonic()
         with (
-            patch_module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)),
+            module_args(dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)),
             pytest.raises(SystemExit),
         ):
             verified_download.main()
