@@ -14,6 +14,8 @@ PYTHON := $(VENV)/bin/python
 BIN := $(VENV)/bin
 COLLECTIONS_DIR := $(CACHE_DIR)/collections
 SYSTEM_PYTHON ?= python3
+# galaxy-importer's own venv (see its rule below).
+IMPORTER_VENV := $(CACHE_DIR)/importer-venv
 
 PROVIDER ?= minishift
 S ?=
@@ -81,7 +83,7 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-TEST_LAYERS ?= lint docs-check sanity unit syntax build ee test-cluster integration molecule-all task-coverage
+TEST_LAYERS ?= lint docs-check sanity unit syntax build ee $(addprefix matrix-,$(MATRIX_CORES)) test-cluster integration matrix-installed molecule-all task-coverage
 test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule, task coverage
 	@rm -f $(TASK_COVERAGE_LOG)
 	@test -n "$(strip $(TEST_LAYERS))" || { echo "test: TEST_LAYERS is empty: no layer would run, so this fails" >&2; exit 2; }
@@ -108,8 +110,8 @@ syntax: setup ## ansible-playbook --syntax-check on every playbook
 	@for p in $(PLAYBOOKS); do \
 	  ansible-playbook -i inventory/localhost.yml --syntax-check "$$p"; done
 
-build: setup ## ansible-galaxy collection build + galaxy-importer on the tarball
-	tests/scripts/build-and-import.sh
+build: setup $(IMPORTER_VENV)/.installed ## ansible-galaxy collection build + galaxy-importer (its own venv) on the tarball
+	MESHLAB_IMPORTER_VENV=$(IMPORTER_VENV) tests/scripts/build-and-import.sh
 
 # Which role task files the tests ran: a callback kept under tests/ (not in the collection) logs each task
 # file that gave a non-skipped result, for the targets that run the roles (Molecule's docker scenarios
@@ -170,6 +172,45 @@ $(SCAN_VENV)/.installed: tests/scan/requirements.txt
 .PHONY: scanners
 scanners: $(SCAN_VENV)/.installed ## The manifest scanner checkov in .cache/scan-venv (tests/scan/requirements.txt)
 
+# galaxy-importer in a venv of its own: it pins ansible-core below 2.20, which the project venv
+# (and the lab) must not be held to. `make build` runs it on the built tarball.
+$(IMPORTER_VENV)/.installed: tests/importer/requirements.txt
+	@echo "importer: galaxy-importer into $(IMPORTER_VENV)"
+	@test -x $(IMPORTER_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(IMPORTER_VENV)
+	@$(IMPORTER_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/importer/requirements.txt
+	@touch $@
+
+# The ansible-core version matrix (tests/matrix): every core the collection promises, each in a
+# venv of its own (.cache/matrix/core-<core>) on a Python that core runs on, found by
+# tests/scripts/find-python.sh (pyenv's versions included; a missing one fails saying so).
+# make matrix-<core>: ansible-test sanity and the unit tests with that core.
+# make matrix-installed: the whole lab with the newest core, as a user runs it: the built tarball
+# installed by ansible-galaxy into an empty path, playbooks run from a folder outside the checkout.
+MATRIX_CORES ?= 2.17 2.19 2.21
+MATRIX_NEWEST := $(lastword $(MATRIX_CORES))
+MATRIX_DIR := $(CACHE_DIR)/matrix
+# ansible-core 2.17 runs on Python 3.10-3.12, 2.19 on 3.11-3.13, 2.21 on 3.12-3.14.
+MATRIX_PYTHON_2.17 := 3.11
+MATRIX_PYTHON_2.19 := 3.13
+MATRIX_PYTHON_2.21 := 3.12
+
+$(MATRIX_DIR)/core-%/.installed: tests/matrix/core-%.txt tests/scripts/matrix-venv.sh | $(VENV)/.installed
+	@test -n "$(MATRIX_PYTHON_$*)" || { echo "matrix: no MATRIX_PYTHON_$* in the Makefile: which Python runs ansible-core $*?" >&2; exit 2; }
+	tests/scripts/matrix-venv.sh $* $(MATRIX_PYTHON_$*) $(MATRIX_DIR)/core-$* $(VENV)
+	@touch $@
+
+.PHONY: matrix matrix-installed $(addprefix matrix-,$(MATRIX_CORES))
+matrix: $(addprefix matrix-,$(MATRIX_CORES)) matrix-installed ## The ansible-core version matrix: sanity + unit per core, the installed lab on the newest
+
+$(addprefix matrix-,$(MATRIX_CORES)): matrix-%: setup host-deps $(MATRIX_DIR)/core-%/.installed
+	MESHLAB_SANITY_VENV=$(MATRIX_DIR)/core-$* MESHLAB_SANITY_COLLECTIONS=$(MATRIX_DIR)/core-$*/collections \
+	  tests/scripts/sanity.sh
+	cd $(CURDIR) && env -u ANSIBLE_COLLECTIONS_PATH PYTHONPATH=$(MATRIX_DIR)/core-$*/collections \
+	  $(MATRIX_DIR)/core-$*/bin/python -m pytest -p no:cacheprovider tests/unit
+
+matrix-installed: setup lab-bin artifacts-build $(MATRIX_DIR)/core-$(MATRIX_NEWEST)/.installed ## The lab with the newest core from the installed tarball, outside the checkout
+	MESHLAB_MATRIX_VENV=$(MATRIX_DIR)/core-$(MATRIX_NEWEST) pytest tests/matrix -v -rs $(PYTEST_ARGS)
+
 docker-ready: host-deps ## Docker daemon answers (started if needed) and the Molecule base image exists
 	tests/scripts/ensure-docker.sh
 	tests/scripts/build-base-image.sh
@@ -218,6 +259,6 @@ molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENA
 	echo "molecule-all: $$passed passed, $$failed failed"; test "$$failed" -eq 0
 
 clean: ## Remove build output and the collections link (keeps .venv and cached binaries)
-	rm -rf $(CACHE_DIR)/collections $(CACHE_DIR)/dist $(CACHE_DIR)/sanity tests/output
+	rm -rf $(CACHE_DIR)/collections $(CACHE_DIR)/dist $(CACHE_DIR)/sanity $(CACHE_DIR)/sanity-core-* tests/output
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the collection tarball and runs Galaxy's own importer on it (offline: it runs
 # ansible-doc, content discovery and ansible-lint). Fails on any importer error.
+# The importer runs from MESHLAB_IMPORTER_VENV (its own venv, tests/importer/requirements.txt),
+# with that venv's ansible-doc and ansible-lint first on PATH; unset: the python on PATH.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,7 +21,9 @@ printf '[galaxy-importer]\nRUN_ANSIBLE_LINT = True\nRUN_ANSIBLE_DOC = True\nCHEC
 # Its ansible-lint copies the collection into ~/.ansible/collections, where the stale copy would
 # shadow the working tree for later runs: give it a home of its own.
 mkdir -p "$out/home"
-(cd "$out" && HOME="$out/home" GALAXY_IMPORTER_CONFIG="$cfg" python -m galaxy_importer.main "$tarball") >"$log" 2>&1 || {
+importer_path="$PATH"
+[ -z "${MESHLAB_IMPORTER_VENV:-}" ] || importer_path="$MESHLAB_IMPORTER_VENV/bin:$PATH"
+(cd "$out" && PATH="$importer_path" HOME="$out/home" GALAXY_IMPORTER_CONFIG="$cfg" python -m galaxy_importer.main "$tarball") >"$log" 2>&1 || {
   echo "build: galaxy-importer failed on $(basename "$tarball"):" >&2
   tail -n 40 "$log" >&2
   exit 1

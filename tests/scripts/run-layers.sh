@@ -15,6 +15,7 @@
 #   build         the entries of the built tarball, >= 1, and "galaxy-importer passed"
 #   ee            the checks the ee target ran (its echoed test/grep/cmp lines), >= 1
 #   task-coverage the role task files the tests were seen executing (check_task_files.py), >= 1
+#   matrix-<core> ansible-test sanity and pytest tests/unit with that ansible-core: >= 1 of each
 # A layer none of these fits fails with a message saying so: add its rule below.
 set -uo pipefail
 
@@ -60,6 +61,13 @@ ran() {
     task-coverage)
       n=$(sed -nE 's/^task-coverage: ([0-9]+) of [0-9]+ task files executed.*/\1/p' "$log" | tail -n 1)
       echo "${n:-0} role task files seen executed" ;;
+    matrix-[0-9]*)
+      # ansible-test sanity and the unit tests with one ansible-core: both must have run.
+      local s u
+      s=$(grep -cE "^Running sanity test [\"']" "$log")
+      u=$(pytest_passed "$log")
+      n=$s; [ "$u" -lt "$n" ] && n=$u
+      echo "$n (the fewer of: $s sanity tests, $u unit tests passed)" ;;
     *)
       n=$(pytest_passed "$log")
       if [ "$n" -ge 0 ]; then

@@ -4,12 +4,27 @@
 # not ignored) are copied there first. Sanity's own tools go into ansible-test's venvs
 # from PyPI; the get-pip bootstrap ansible-test would download comes from
 # tests/scripts/get_pip_offline.py (see there why).
+#
+# MESHLAB_SANITY_VENV=<venv> runs the ansible-test of that venv (the version matrix,
+# tests/matrix) in a copy of its own (<cache>/sanity-<venv name>); default: the one on PATH.
+# MESHLAB_SANITY_COLLECTIONS=<folder holding ansible_collections>: where the dependencies are
+# looked for before that Python's own packages.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cache="${MESHLAB_CACHE_DIR:-$repo/.cache}"
+copy="$cache/sanity"
+if [ -n "${MESHLAB_SANITY_VENV:-}" ]; then
+  [ -x "$MESHLAB_SANITY_VENV/bin/ansible-test" ] || {
+    echo "sanity: no ansible-test in MESHLAB_SANITY_VENV=$MESHLAB_SANITY_VENV" >&2
+    exit 2
+  }
+  export PATH="$MESHLAB_SANITY_VENV/bin:$PATH"
+  copy="$cache/sanity-$(basename "$MESHLAB_SANITY_VENV")"
+fi
 python_version="${MESHLAB_SANITY_PYTHON:-$(python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')}"
-dest="$cache/sanity/ansible_collections/meshlab/service_mesh"
+dest="$copy/ansible_collections/meshlab/service_mesh"
+echo "sanity: $(ansible-test --version) on Python $python_version ($(command -v ansible-test))"
 
 # The pip version ansible-test bootstraps into its venvs (python_requirements.py: pip='X').
 pip_version=$(python3 - <<'PY'
@@ -36,8 +51,8 @@ git ls-files -z --cached --others --exclude-standard |
   xargs -0 --no-run-if-empty cp --parents -t "$dest"
 # ansible-test sees only this ansible_collections tree: put the collections this one depends on
 # (galaxy.yml: kubernetes.core, whose auth options and doc fragment the modules use) beside it.
-dep="$cache/sanity/ansible_collections/kubernetes/core"
-src=$(python3 -c "import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])")
+dep="$copy/ansible_collections/kubernetes/core"
+src=$(PYTHONPATH="${MESHLAB_SANITY_COLLECTIONS:-}" python3 -c "import ansible_collections.kubernetes.core as m; print(list(m.__path__)[0])")
 rm -rf "$dep"
 mkdir -p "$dep"
 cp -r "$src/." "$dep/"
