@@ -35,4 +35,4 @@ else
   k8s_from="the project venv's ansible package"
 fi
 k8s=$(sed -nE 's/^ *"version": "([^"]+)".*/\1/p' "$own/MANIFEST.json" | head -n 1)
-echo "matrix: $("$dir/bin/ansible" --version | head -n 1) on Python $want ($py), kubernetes.core $k8s from $k8s_from; $dir in $((SECONDS - start))s"
+echo "matrix: $("$dir/bin/ansible" --version | sed -n 1p) on Python $want ($py), kubernetes.core $k8s from $k8s_from; $dir in $((SECONDS - start))s"
