@@ -431,7 +431,8 @@ def test_site_and_teardown_keep_the_fact_cache_private_and_without_environment(k
     assert all("ansible_env" not in p for p in payloads.values()), "the environment was gathered into the cache"
     assert env_in_cache(facts, marker) == []
 
-    gone = ansible_playbook(TEARDOWN, tmp_path, extra, "--tags", "scope", env=env)
+    # Teardown waits for Scope's objects to be gone (the namespace is checked below).
+    gone = ansible_playbook(TEARDOWN, tmp_path, {**extra, "weave_scope_wait": True}, "--tags", "scope", env=env)
     assert gone.rc == 0 and gone.failed == 0, f"{gone.recap}\n{gone.output[-5000:]}"
     assert stat.S_IMODE(facts.stat().st_mode) == 0o700, oct(facts.stat().st_mode)
     assert env_in_cache(facts, marker) == []
