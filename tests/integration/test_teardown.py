@@ -145,7 +145,7 @@ def test_teardown_leaves_nothing_of_the_lab_and_all_else(lab_cluster: Cluster, i
         cluster.kubectl("-n", "team-a", "get", "configmap", "settings", "-o", "json").stdout
     ) == json.loads(settings)
 
-    # Removing the CRDs on purpose: a second teardown with istio_remove_crds (istioctl uninstall --purge).
+    # Removing the CRDs on purpose: a second teardown with istio_remove_crds (the CRDs the lab's install created).
     purge = ansible_playbook(
         REPO / "playbooks" / "teardown.yml",
         tmp_path,
