@@ -6,7 +6,8 @@ tests/integration/fixtures/addon_stub.py (the documented JSON shapes the collect
 namespace this test creates: the API server refuses loopback endpoint addresses, so the stub listens on the netns end
 of a veth pair in a private /30 (10.213.<n>.0/30; the host end, which the kube-apiserver process routes through,
 holds .1). The Services weave/weave-scope-app and istio-system/kiali have no selector; their Endpoints and
-EndpointSlices name the stub's address. Everything from the modules to the stub goes through the API server:
+EndpointSlices name the stub's address, with a targetRef to a Pod holding it, since the API server's proxy dials
+only addresses that are a Pod's IP: hostNetwork pods on a kwok fake node whose InternalIP is the stub's address. Everything from the modules to the stub goes through the API server:
 kubeconfig -> kube-apiserver -> /api/v1/namespaces/<ns>/services/<svc>:<port>/proxy -> stub.
 
 What this proves: the modules' requests, the proxy path, the parsing of the answers and the report's use of them.
