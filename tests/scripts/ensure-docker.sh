@@ -32,7 +32,12 @@ fi
 
 mkdir -p "$log_dir"
 say "no Docker daemon answers: starting dockerd in the background (log: $log_dir/dockerd.log)"
-nohup dockerd >"$log_dir/dockerd.log" 2>&1 &
+# The daemon outlives this script: it must not keep the caller's open files (a lock a wrapper
+# holds on fd 9 while it runs Molecule would stay held as long as dockerd runs). Every
+# descriptor above 2 is closed before dockerd starts, in its own session.
+# shellcheck disable=SC2016 # expanded by the inner bash, on purpose
+nohup setsid bash -c 'for fd in /proc/self/fd/*; do n=${fd##*/}; if ((n > 2)); then eval "exec ${n}>&-" 2>/dev/null || true; fi; done; exec dockerd' \
+  >"$log_dir/dockerd.log" 2>&1 &
 pid=$!
 
 deadline=$((SECONDS + timeout_s))
