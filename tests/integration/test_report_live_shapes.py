@@ -7,7 +7,8 @@ namespace this test creates: the API server refuses loopback endpoint addresses,
 of a veth pair in a private /30 (10.213.<n>.0/30; the host end, which the kube-apiserver process routes through,
 holds .1). The Services weave/weave-scope-app and istio-system/kiali have no selector; their Endpoints and
 EndpointSlices name the stub's address, with a targetRef to a Pod holding it, since the API server's proxy dials
-only addresses that are a Pod's IP: hostNetwork pods on a kwok fake node whose InternalIP is the stub's address. Everything from the modules to the stub goes through the API server:
+only addresses that are a Pod's IP: hostNetwork pods on a kwok fake node whose InternalIP is the stub's address.
+Everything from the modules to the stub goes through the API server:
 kubeconfig -> kube-apiserver -> /api/v1/namespaces/<ns>/services/<svc>:<port>/proxy -> stub.
 
 What this proves: the modules' requests, the proxy path, the parsing of the answers and the report's use of them.
