@@ -320,6 +320,9 @@ def test_foreign_istio_refused_before_any_change_then_adopted(
         **lab_vars(cluster, istio_base_url, istio_dirs, tmp_path),
         "istio_kubeconfig": str(cluster.kubeconfig),
     }
+    # The first test leaves only foreign objects; a lab left behind (it failed before its teardown) would be
+    # taken for the foreign Istio's neighbour and spoil this test.
+    assert not cluster.kubectl("-n", "istio-system", "get", "configmap", "meshlab-istio", "--ignore-not-found").stdout
     istioctl = Path(istio_dirs["istio_bin_dir"]) / f"istioctl-{ISTIO_VERSION}"
     if not istioctl.exists():
         # Run alone (the first test downloads it): state absent on a cluster without the lab fetches the
