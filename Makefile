@@ -83,7 +83,9 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-TEST_LAYERS ?= lint docs-check sanity unit syntax build ee $(addprefix matrix-,$(MATRIX_CORES)) test-cluster integration matrix-installed molecule-all task-coverage
+# Layers run in this order; a+b runs a and b at the same time (tests/scripts/run-layers.sh): integration
+# and Molecule use clusters of their own and mostly wait on them.
+TEST_LAYERS ?= lint docs-check sanity unit syntax build ee $(addprefix matrix-,$(MATRIX_CORES)) test-cluster integration+molecule-all matrix-installed task-coverage
 test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule, task coverage
 	@rm -f $(TASK_COVERAGE_LOG)
 	@test -n "$(strip $(TEST_LAYERS))" || { echo "test: TEST_LAYERS is empty: no layer would run, so this fails" >&2; exit 2; }
