@@ -323,6 +323,12 @@ def test_foreign_istio_refused_before_any_change_then_adopted(
     # The first test leaves only foreign objects; a lab left behind (it failed before its teardown) would be
     # taken for the foreign Istio's neighbour and spoil this test.
     assert not cluster.kubectl("-n", "istio-system", "get", "configmap", "meshlab-istio", "--ignore-not-found").stdout
+    lab_crds = [
+        c["metadata"]["name"]
+        for c in get_json(cluster, "crd")["items"]
+        if c["metadata"].get("annotations", {}).get(CREATED_BY) == "istio"
+    ]
+    assert lab_crds == [], f"CRDs an earlier lab install left (the first test stopped before its purge): {lab_crds}"
     istioctl = Path(istio_dirs["istio_bin_dir"]) / f"istioctl-{ISTIO_VERSION}"
     if not istioctl.exists():
         # Run alone (the first test downloads it): state absent on a cluster without the lab fetches the
