@@ -389,3 +389,48 @@ def test_foreign_istio_refused_before_any_change_then_adopted(
         f"adopted {adopted.seconds:.0f}s, re-run changed={again.changed}; "
         f"teardown {down.seconds:.0f}s left it as it was"
     )
+
+
+FOREIGN_PROMETHEUS_ROLE = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: prometheus, labels: {team: monitoring}}
+rules: [{apiGroups: [""], resources: [nodes, services, endpoints, pods], verbs: [get, list, watch]}]
+"""
+
+
+def test_addon_object_of_someone_else_refused_before_any_change(
+    shared_cluster: Cluster, istio_base_url, istio_dirs, tmp_path
+):
+    """A ClusterRole named as Istio's Prometheus sample names its own (`prometheus`), made by another team: the
+    istio role would patch, label and later delete it. It stops before any change instead, naming the object and
+    the variable that turns the addon off; with Prometheus off the object is never touched."""
+    cluster = shared_cluster
+    variables = {
+        **lab_vars(cluster, istio_base_url, istio_dirs, tmp_path),
+        "istio_kubeconfig": str(cluster.kubeconfig),
+        # The foreign control plane of the test before may still be there: this test is about the addons.
+        "istio_existing_control_plane": "adopt",
+    }
+    if not (Path(istio_dirs["istio_bin_dir"]) / f"istioctl-{ISTIO_VERSION}").exists():
+        # Run alone: the release is downloaded first (a download is a change on the host).
+        prep = ansible_playbook(ISTIO_ONLY, tmp_path, {**variables, "istio_state": "absent"}, timeout=600)
+        assert prep.rc == 0 and prep.failed == 0, prep.output[-4000:]
+    (tmp_path / "foreign-prometheus.yaml").write_text(FOREIGN_PROMETHEUS_ROLE)
+    cluster.kubectl("apply", "--server-side", "-f", tmp_path / "foreign-prometheus.yaml")
+    try:
+        role = get_json(cluster, "clusterrole", "prometheus")
+        before = snapshot(cluster)
+        refused = ansible_playbook(ISTIO_ONLY, tmp_path, variables, timeout=600)
+        assert refused.rc != 0 and refused.failed == 1, refused.output[-6000:]
+        assert refused.changed == 0, refused.output[-6000:]
+        message = " ".join(refused.output.split())
+        for words in ("ClusterRole prometheus exist(s) and the lab did not create them", "istio_addon_prometheus"):
+            assert words in message, (words, refused.output[-4000:])
+        assert snapshot(cluster) == before, "the refused run changed the cluster"
+        now = get_json(cluster, "clusterrole", "prometheus")
+        assert now["metadata"]["uid"] == role["metadata"]["uid"]
+        assert now["metadata"].get("labels") == role["metadata"].get("labels")
+        assert now["rules"] == role["rules"]
+    finally:
+        cluster.kubectl("delete", "clusterrole", "prometheus", "--ignore-not-found")
