@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lab import PREFIX, REPO, Cluster, ansible_playbook, run
+from lab import KEEP, PREFIX, REPO, Cluster, ansible_playbook, run, start_cluster
 
 STUB = Path(__file__).resolve().parent / "fixtures" / "addon_stub.py"
 BOOKINFO = ["productpage", "details", "reviews", "ratings"]
@@ -223,6 +223,16 @@ def _apply_objects(k8s: Cluster, work: Path) -> None:
         while k8s.kubectl("-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout != STUB_IP:
             assert time.monotonic() < deadline, f"kwok gave {ns}/{pod} no address {STUB_IP}"
             time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def k8s() -> Iterator[Cluster]:
+    """A cluster of this module alone: the report draws whatever else the cluster holds (a lab another test
+    converged on the suite's shared cluster adds its policy edges), and this test asserts the whole graph."""
+    cluster = start_cluster("kubernetes", "-addons")
+    yield cluster
+    if not KEEP:
+        cluster.sh("down", timeout=180)
 
 
 @pytest.fixture(scope="module")
