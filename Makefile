@@ -70,6 +70,13 @@ setup: $(VENV)/.installed $(COLLECTIONS_DIR)/.installed ## Venv, Python packages
 
 LAB_ARGS ?=
 KEEP_CLUSTER ?= 0
+# The Ansible strategy of the lab and the integration tests: mitogen_linear (mitogen, tests/requirements.txt) when
+# it runs with the installed ansible-core, else linear with a one-line note. tests/scripts/strategy.sh decides with
+# a one-task probe, kept per ansible-core and mitogen version. STRATEGY=linear turns mitogen off;
+# STRATEGY=mitogen_linear fails when it cannot run. The exports live here, not in ansible.cfg (installed
+# collections read no venv path).
+STRATEGY ?= auto
+STRATEGY_ENV = strategy_env=$$(tests/scripts/strategy.sh $(PYTHON) $(STRATEGY)); env $$strategy_env
 # On the simulated cluster the lab takes its binaries and Istio release from this checkout's
 # build (tests/cluster): no download from the internet is needed.
 KWOK_LAB_ARGS = -e minishift_kwok_bin_dir=$(LAB_BIN_DIR) -e istio_version=$(ISTIO_VERSION) \
@@ -77,10 +84,10 @@ KWOK_LAB_ARGS = -e minishift_kwok_bin_dir=$(LAB_BIN_DIR) -e istio_version=$(ISTI
 PROVIDER_ARGS = -e minishift_provider=$(PROVIDER) $(if $(filter kwok,$(PROVIDER)),$(KWOK_LAB_ARGS))
 
 lab: setup $(if $(filter kwok,$(PROVIDER)),lab-bin artifacts-up) ## Run the lab: playbooks/site.yml (PROVIDER=minishift|crc|kwok|existing)
-	ansible-playbook -i inventory/localhost.yml playbooks/site.yml $(PROVIDER_ARGS) $(LAB_ARGS)
+	$(STRATEGY_ENV) ansible-playbook -i inventory/localhost.yml playbooks/site.yml $(PROVIDER_ARGS) $(LAB_ARGS)
 
 teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (PROVIDER=..., KEEP_CLUSTER=1 keeps the VM/cluster)
-	ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
+	$(STRATEGY_ENV) ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
 # Layers run in this order; a+b runs a and b at the same time (tests/scripts/run-layers.sh): integration
@@ -154,12 +161,12 @@ ee: setup ## ansible-builder create for execution-environment.yml, then check th
 	@echo "ee: build context in $(EE_CONTEXT): Containerfile, requirements.yml, requirements.txt, bindep.txt; introspection finds this collection's needs"
 
 integration: setup lab-bin artifacts-build scanners ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
-	pytest tests/integration -v -rs $(PYTEST_ARGS)
+	$(STRATEGY_ENV) pytest tests/integration -v -rs $(PYTEST_ARGS)
 
 BENCH_RUNS ?= 3
-bench: setup lab-bin artifacts-up ## Benchmark on the simulated cluster: site first run, no-op re-run, kubectl+istioctl baseline (BENCH_RUNS=3); docs/bench.md
+bench: setup lab-bin artifacts-up ## Benchmark on the simulated cluster, strategies linear and mitogen_linear: site first run, no-op re-run, module runs, kubectl+istioctl baseline (BENCH_RUNS=3); docs/bench.md
 	$(PYTHON) tests/scripts/bench.py --runs $(BENCH_RUNS) --istio-version $(ISTIO_VERSION) \
-	  --istio-base-url "$(ARTIFACTS_URL)" $(BENCH_ARGS)
+	  --istio-base-url "$(ARTIFACTS_URL)" --lab-strategy $(STRATEGY) $(BENCH_ARGS)
 
 # The manifest scanner (checkov, PyPI) in a venv of its own: its dependencies pin versions the
 # project venv's tools do not share. tests/integration/test_scan.py runs it.
