@@ -27,7 +27,10 @@ import http.client
 import json
 import os
 import re
+import signal
 import ssl
+import tempfile
+import threading
 import time
 import urllib.error
 from collections.abc import Callable
@@ -496,3 +499,67 @@ class Fetcher:
                 retryable=True,
                 truncated=True,
             )
+
+
+class VerifiedDownloadError(Exception):
+    """A download that did not land: ``msg`` says why for the user (URL, sha256s, attempts, bound)."""
+
+    def __init__(self, msg: str, actual_sha256: str | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.actual_sha256 = actual_sha256
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM ends the module like an error, so the temporary file is removed on the way out."""
+    raise SystemExit(128 + signum)
+
+
+def download_verified(
+    fetcher: Fetcher,
+    url: str,
+    dest: str,
+    expected: str | None,
+    *,
+    checksum_url: str | None,
+    prepare: Callable[[str], None],
+) -> tuple[str, int]:
+    """Download ``url`` into a temporary file in the folder of ``dest``, verify it against ``expected``, let
+    ``prepare(temporary path)`` set its attributes, and rename it to ``dest``; (sha256, size).
+
+    On any failure the temporary file is removed (SIGTERM included) and VerifiedDownloadError says why, naming
+    the URL, ``checksum_url`` (shown, where the expected sha256 came from) and both sha256s of a mismatch.
+    """
+    shown = mask_url(url)
+    folder, name = os.path.split(dest)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w+b") as out:
+            actual, size = fetcher.fetch_to_file(url, out, expected)
+        prepare(tmp)
+        os.replace(tmp, dest)
+    except ChecksumMismatchError as e:
+        unframed = (
+            ""
+            if e.length_known
+            else " The server announced no length (no Content-Length, not chunked), so a transfer cut short "
+            "cannot be told apart from a corrupt file here: if the size is smaller than expected, try again."
+        )
+        raise VerifiedDownloadError(
+            f"sha256 checksum mismatch for {shown}: expected {e.expected}"
+            f"{' (from ' + checksum_url + ')' if checksum_url else ''}, "
+            f"received {e.actual} ({e.size} bytes). The file was discarded and not retried: a complete download "
+            f"with another sha256 is tampered or corrupt.{unframed} Nothing was written to {dest}",
+            actual_sha256=e.actual,
+        ) from None
+    except DownloadError as e:
+        why = "the transfer was truncated" if e.kind == "truncated" else "download failed"
+        raise VerifiedDownloadError(f"{why}: {e.msg}. Nothing was written to {dest}") from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    return actual, size

@@ -231,19 +231,17 @@ msg:
 """
 
 import os
-import signal
-import tempfile
-import threading
 import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
-    ChecksumMismatchError,
     DownloadError,
     Fetcher,
     RetryPolicy,
+    VerifiedDownloadError,
     checksum_from_text,
+    download_verified,
     mask_url,
     parse_checksum_spec,
     scheme_problem,
@@ -256,11 +254,6 @@ def _diff_text(path: str, sha256: str | None, size: int | None) -> str:
     if sha256 is None and size is None:
         return f"{path}: absent\n"
     return f"{path}: sha256 {sha256 or 'unknown'}, {size if size is not None else 'unknown'} bytes\n"
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM ends the module like an error, so the temporary file is removed on the way out."""
-    raise SystemExit(128 + signum)
 
 
 def _umask() -> int:
@@ -417,39 +410,19 @@ class Download:
         }
 
     def download(self, expected: str | None, before: str | None, before_size: int | None) -> None:
-        folder, name = os.path.split(self.dest)
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "w+b") as out:
-                actual, size = self.fetcher.fetch_to_file(self.url, out, expected)
+        def prepare(tmp: str) -> None:
             if self.module.params["mode"] is None:
                 os.chmod(tmp, 0o666 & ~_umask())
             self.module.set_fs_attributes_if_different(self.file_args(tmp), True)
-            os.replace(tmp, self.dest)
-        except ChecksumMismatchError as e:
-            unframed = (
-                ""
-                if e.length_known
-                else " The server announced no length (no Content-Length, not chunked), so a transfer cut short "
-                "cannot be told apart from a corrupt file here: if the size is smaller than expected, try again."
+
+        try:
+            actual, size = download_verified(
+                self.fetcher, self.url, self.dest, expected, checksum_url=self.result["checksum_url"], prepare=prepare
             )
-            self.fail(
-                f"sha256 checksum mismatch for {self.shown_url}: expected {e.expected}"
-                f"{' (from ' + self.result['checksum_url'] + ')' if self.result['checksum_url'] else ''}, "
-                f"received {e.actual} ({e.size} bytes). The file was discarded and not retried: a complete download "
-                f"with another sha256 is tampered or corrupt.{unframed} Nothing was written to {self.dest}",
-                actual_sha256=e.actual,
-            )
-        except DownloadError as e:
-            why = "the transfer was truncated" if e.kind == "truncated" else "download failed"
-            self.fail(f"{why}: {e.msg}. Nothing was written to {self.dest}")
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+        except VerifiedDownloadError as e:
+            extra = {"actual_sha256": e.actual_sha256} if e.actual_sha256 else {}
+            self.fail(e.msg, **extra)
+            raise  # not reached: fail() exits
         if expected is None:
             self.module.warn(
                 f"{self.shown_url} was downloaded without a checksum: nothing vouches for its content but TLS"
