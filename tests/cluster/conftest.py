@@ -1,42 +1,43 @@
 """Fixtures for the simulated-cluster tests: start the clusters and the artifact server once per session.
 
-The clusters are started with tests/cluster/cluster.sh (FLAVOR=kubernetes and FLAVOR=openshift, NODES=2) and
-stopped at the end of the session unless MESHLAB_KEEP_CLUSTER=1.
+The clusters are the shared ones (meshlab-kubernetes and meshlab-openshift, NODES=2) that `make cluster-up` starts,
+through tests/lib's Cluster (tests/cluster/cluster.sh); they are stopped at the end of the session unless
+MESHLAB_KEEP_CLUSTER=1.
 """
 
 import os
 import time
 
 import pytest
-from cluster_helpers import HERE, KEEP, cluster_sh, run, start, wait_for
 from kubernetes import client
+from meshlab_testlib import ARTIFACTS_SH, KEEP, Cluster, run, start_cluster, wait_for
+
+
+def shared_cluster(flavor: str):
+    cluster = start_cluster(flavor, name=f"meshlab-{flavor}")
+    yield cluster
+    if not KEEP:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
-def k8s():
-    cluster = start("kubernetes")
-    yield cluster
-    if not KEEP:
-        cluster_sh("down", "kubernetes", timeout=180)
+def k8s() -> Cluster:
+    yield from shared_cluster("kubernetes")
 
 
 @pytest.fixture(scope="session")
-def openshift():
-    cluster = start("openshift")
-    yield cluster
-    if not KEEP:
-        cluster_sh("down", "openshift", timeout=180)
+def openshift() -> Cluster:
+    yield from shared_cluster("openshift")
 
 
 @pytest.fixture(scope="session")
 def artifacts():
     """Base URL of the local artifact server (built and started by artifacts.sh)."""
-    script = HERE / "artifacts.sh"
-    run([script, "build"], timeout=600)
-    started_here = "already up" not in run([script, "up"], timeout=30).stderr
-    yield run([script, "url"], timeout=30).stdout.strip()
+    run([ARTIFACTS_SH, "build"], timeout=600)
+    started_here = "already up" not in run([ARTIFACTS_SH, "up"], timeout=30).stderr
+    yield run([ARTIFACTS_SH, "url"], timeout=30).stdout.strip()
     if started_here and not KEEP:
-        run([script, "down"], timeout=30)
+        run([ARTIFACTS_SH, "down"], timeout=30)
 
 
 @pytest.fixture

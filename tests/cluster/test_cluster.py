@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cluster_helpers import CACHE_DIR, HERE, NODES, VERSIONS, bin_path, cluster_sh, run, wait_for
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from meshlab_testlib import CACHE_DIR, CLUSTER_DIR, NODES, VERSIONS, bin_path, cluster_sh, run, wait_for
 
 K8S_VERSION = VERSIONS["KUBERNETES_VERSION"]
 ISTIO_VERSION = VERSIONS["ISTIO_VERSION"]
@@ -343,7 +343,7 @@ def test_istioctl_prints_stamped_version():
 
 
 def test_second_build_builds_nothing():
-    proc = run([HERE / "build.sh"], timeout=300)
+    proc = run([CLUSTER_DIR / "build.sh"], timeout=300)
     assert "nothing to build" in proc.stderr, proc.stderr
     assert "building" not in proc.stderr
 
@@ -355,7 +355,7 @@ def test_build_names_the_module_when_the_proxy_fails(tmp_path):
         "GOPROXY": "http://127.0.0.1:9",  # nothing listens on the discard port
         "GOFLAGS": "-modcacherw",
     }
-    proc = run([HERE / "build.sh", "etcd"], env=env, timeout=120, check=False)
+    proc = run([CLUSTER_DIR / "build.sh", "etcd"], env=env, timeout=120, check=False)
     assert proc.returncode != 0
     assert f"cannot resolve go.etcd.io/etcd/server/v3 {VERSIONS['ETCD_VERSION']}" in proc.stderr, proc.stderr
     assert not list((tmp_path / "cache").glob("bin/etcd-*/etcd"))
@@ -372,7 +372,7 @@ def test_bogus_flavor_fails_clearly():
 
 
 def test_unknown_command_prints_usage():
-    proc = run([HERE / "cluster.sh", "sideways"], timeout=30, check=False)
+    proc = run([CLUSTER_DIR / "cluster.sh", "sideways"], timeout=30, check=False)
     assert proc.returncode == 2
     assert "usage:" in proc.stderr
 
@@ -414,7 +414,7 @@ def test_taken_artifact_server_port_fails_fast(scratch_cache):
     with listener() as sock:
         port = sock.getsockname()[1]
         env = {"MESHLAB_CACHE_DIR": str(scratch_cache), "MESHLAB_ARTIFACTS_PORT": str(port)}
-        proc = run([HERE / "artifacts.sh", "up"], env=env, timeout=30, check=False)
+        proc = run([CLUSTER_DIR / "artifacts.sh", "up"], env=env, timeout=30, check=False)
     assert proc.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
     assert not (scratch_cache / "artifacts-server" / "pid").exists()
@@ -430,16 +430,16 @@ def test_taken_default_artifact_port_falls_back_to_a_free_one(scratch_cache):
             squatter.listen()
         except OSError:
             pass
-        proc = run([HERE / "artifacts.sh", "up"], env=env, timeout=30)
+        proc = run([CLUSTER_DIR / "artifacts.sh", "up"], env=env, timeout=30)
         assert f"port {default} on 127.0.0.1 is in use" in proc.stderr
-        url = run([HERE / "artifacts.sh", "url"], env=env, timeout=30).stdout.strip()
+        url = run([CLUSTER_DIR / "artifacts.sh", "url"], env=env, timeout=30).stdout.strip()
         port = int(url.split(":")[2].split("/")[0])
         assert port != default
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
             assert resp.status == 200
     finally:
         squatter.close()
-        run([HERE / "artifacts.sh", "down"], env=env, timeout=30)
+        run([CLUSTER_DIR / "artifacts.sh", "down"], env=env, timeout=30)
 
 
 def test_stale_cluster_is_detected_and_recreated_even_if_its_port_was_taken(k8s):

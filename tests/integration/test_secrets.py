@@ -20,17 +20,15 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import tarfile
 import tempfile
 import threading
-import time
 import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from lab import REPO, Cluster, PlaybookRun, ansible_playbook, files_under, parse_recap
+from meshlab_testlib import REPO, Cluster, Playbook, PlaybookRun, ansible_playbook, files_under, launch
 
 VERBOSE = "-vvv"
 
@@ -195,65 +193,40 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 def run_as_nobody(play: str, work: Path, extra_vars: dict, *args: str, env: dict) -> PlaybookRun:
-    """ansible-playbook as the unprivileged user nobody, its HOME, fact cache and report inside work."""
-    (work / "play.yml").write_text(play)
-    (work / "vars.json").write_text(json.dumps(extra_vars))
+    """ansible-playbook as the unprivileged user nobody, its HOME, fact cache and report inside work, in an
+    environment of its own (nothing inherited from this process)."""
+    book = Playbook(
+        play,
+        work,
+        extra_vars,
+        args,
+        python=SYSTEM_PYTHON,
+        launcher=(SYSTEM_PYTHON, str(REPO / ".venv" / "bin" / "ansible-playbook")),
+        collections=Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", REPO / ".cache" / "collections")).resolve(),
+        base_env={},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(work / "home"),
+            "USER": "nobody",
+            "LOGNAME": "nobody",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(SITE_PACKAGES),
+            # nobody's home in /etc/passwd is /nonexistent: Ansible's temporary files go below HOME instead.
+            "ANSIBLE_REMOTE_TEMP": str(work / "home" / ".ansible" / "tmp"),
+            "ANSIBLE_LOCAL_TEMP": str(work / "home" / ".ansible" / "tmp"),
+            # async_status looks for the job's record below ~nobody unless told where the job wrote it.
+            "ANSIBLE_ASYNC_DIR": str(work / "home" / ".ansible_async"),
+            **coverage_env(work),
+            **env,
+        },
+    )
+    # The files nobody reads (play.yml, the extra vars) are written first, then everything in work is nobody's.
+    cmd, full_env = book.command(), book.environment()
     for path in [work, *work.rglob("*")]:
         os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
-    cmd = [
-        SYSTEM_PYTHON,
-        str(REPO / ".venv" / "bin" / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={SYSTEM_PYTHON}",
-        "-e",
-        f"@{work / 'vars.json'}",
-        *args,
-        str(work / "play.yml"),
-    ]
-    full_env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(work / "home"),
-        "USER": "nobody",
-        "LOGNAME": "nobody",
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(SITE_PACKAGES),
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": str(
-            Path(os.environ.get("ANSIBLE_COLLECTIONS_PATH", REPO / ".cache" / "collections")).resolve()
-        ),
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(work / "facts"),
-        # nobody's home in /etc/passwd is /nonexistent: Ansible's temporary files go below HOME instead.
-        "ANSIBLE_REMOTE_TEMP": str(work / "home" / ".ansible" / "tmp"),
-        "ANSIBLE_LOCAL_TEMP": str(work / "home" / ".ansible" / "tmp"),
-        # async_status looks for the job's record below ~nobody unless told where the job wrote it.
-        "ANSIBLE_ASYNC_DIR": str(work / "home" / ".ansible_async"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "MESHLAB_REPORT_DIR": str(work / "report"),
-        **coverage_env(work),
-        **env,
-    }
-    start = time.monotonic()
-    proc = subprocess.run(
-        cmd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        cwd=REPO,
-        user=NOBODY,
-        group=NOBODY,
-        extra_groups=[],
-    )
-    output = proc.stdout + proc.stderr
+    run = launch(cmd, full_env, timeout=900, user=NOBODY, group=NOBODY, extra_groups=[])
     coverage_collect(work)
-    return PlaybookRun(rc=proc.returncode, output=output, seconds=time.monotonic() - start, recap=parse_recap(output))
+    return run
 
 
 def coverage_env(work: Path) -> dict[str, str]:

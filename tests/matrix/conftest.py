@@ -1,15 +1,9 @@
-"""The version matrix's lab tests use the integration suite's helpers (tests/integration/lab.py)."""
+"""The version matrix's lab tests use the shared test helpers (tests/lib, package meshlab_testlib)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from lab import artifacts_url
+from meshlab_testlib import artifacts_url
 
 
 @pytest.fixture(scope="session")

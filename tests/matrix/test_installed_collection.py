@@ -16,19 +16,18 @@ import os
 import re
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from lab import (  # tests/integration's helpers (conftest.py puts them on the path)
+from meshlab_testlib import (
     ISTIO_VERSION,
     KEEP,
     LAB_SELECTOR,
     REPO,
     Cluster,
     PlaybookRun,
-    parse_recap,
+    launch,
     start_cluster,
 )
 from packaging.specifiers import SpecifierSet
@@ -63,12 +62,8 @@ def user_env(home: Path, workdir: Path, collections: Path) -> dict[str, str]:
 
 
 def user_run(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 1500) -> PlaybookRun:
-    start = time.monotonic()
-    proc = subprocess.run(
-        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
-    )
-    output = proc.stdout + proc.stderr
-    return PlaybookRun(rc=proc.returncode, output=output, seconds=time.monotonic() - start, recap=parse_recap(output))
+    """A command as the user types it, in the user's environment only (tests/lib's launcher, nothing added)."""
+    return launch(args, env, cwd=cwd, timeout=timeout)
 
 
 def deprecations(output: str) -> list[str]:
