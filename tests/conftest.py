@@ -1,8 +1,11 @@
 """For every pytest session under tests/: the shared helpers (tests/lib, package meshlab_testlib) are importable, and
-the session fails when it wrote the checkout's fact cache (.cache/facts belongs to the user's `make lab`)."""
+the session fails when something it launched would have written the checkout's fact cache (.cache/facts belongs to
+the user's `make lab`; see meshlab_testlib/factcache.py)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,12 +17,17 @@ if str(LIB) not in sys.path:
 
 from meshlab_testlib import factcache  # noqa: E402 - needs tests/lib on the path first
 
+# Set now, before any test starts a process: whatever the session launches without a fact cache of its own
+# inherits this folder instead of ansible.cfg's .cache/facts.
+SENTINEL = factcache.new_sentinel()
+os.environ[factcache.VARIABLE] = str(SENTINEL)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def checkout_fact_cache_untouched():
-    """The checkout's fact cache is the same after the session as before it: any file a test added, changed or
-    removed there fails the session (in the last test's teardown), naming the files."""
-    before = factcache.snapshot()
+    """At the end of the session the sentinel is empty: any file there fails the session (in the last test's
+    teardown), naming the files."""
     yield
-    found = factcache.changes(before, factcache.snapshot())
-    assert not found, factcache.message("this pytest session", found)
+    found = factcache.written(SENTINEL)
+    assert not found, factcache.message("this pytest session", found, SENTINEL)
+    shutil.rmtree(SENTINEL, ignore_errors=True)

@@ -1,24 +1,28 @@
 """Tests never write the lab's fact cache: the checkout's `.cache/facts` (ansible.cfg's fact_caching_connection)
 holds what the user's `make lab` learned (meshlab_cluster), and a test writing there would hand a later
-`make lab` a cluster that the test deleted.
+`make lab` a cluster that the test deleted (issue 15).
 
 Two guards:
-- refuse_checkout_cache(): a launch (Playbook.environment()) whose fact cache would be the checkout's is refused.
-- snapshot()/changes(): what the checkout's fact cache holds before and after a test session (tests/conftest.py)
-  or a Molecule run (the Makefile's molecule targets: `python -m meshlab_testlib before|after`).
-  Any file added, changed or removed in between fails that session or run, naming the files.
+- refuse_checkout_cache(): a launch whose ANSIBLE_CACHE_PLUGIN_CONNECTION is the checkout's is refused
+  (Playbook.environment() and launch() call it).
+- a sentinel: a test session (tests/conftest.py) or a Molecule run (the Makefile's molecule targets) sets
+  ANSIBLE_CACHE_PLUGIN_CONNECTION to an empty folder of its own for everything it starts. A launch that does not
+  give itself a fact cache inherits it, and writes there what it would have written to the checkout's
+  `.cache/facts`; written() lists that, and the session or run fails naming the files. Unlike comparing
+  `.cache/facts` before and after, this cannot be set off by a `make lab` someone runs meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .env import REPO
+
+VARIABLE = "ANSIBLE_CACHE_PLUGIN_CONNECTION"
 
 
 def checkout_cache(repo: Path = REPO) -> Path:
@@ -39,52 +43,42 @@ def refuse_checkout_cache(connection: str | os.PathLike, cwd: Path = REPO) -> No
     )
 
 
-def snapshot(folder: Path | None = None) -> dict[str, str]:
-    """{file name: sha256 of its content} of every file below folder (default: the checkout's fact cache)."""
-    folder = folder or checkout_cache()
-    if not folder.is_dir():
-        return {}
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+def new_sentinel() -> Path:
+    """An empty folder to hand down as ANSIBLE_CACHE_PLUGIN_CONNECTION."""
+    return Path(tempfile.mkdtemp(prefix="meshlab-fact-cache-sentinel-"))
 
 
-def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    """What differs between two snapshots, one line a file: added, changed or removed."""
-    out = [f"added {n}" for n in sorted(after.keys() - before.keys())]
-    out += [f"changed {n}" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]
-    out += [f"removed {n}" for n in sorted(before.keys() - after.keys())]
-    return out
+def written(sentinel: Path) -> list[str]:
+    """Every file below the sentinel (relative), sorted: what a launch without a fact cache of its own wrote."""
+    return sorted(str(p.relative_to(sentinel)) for p in sentinel.rglob("*") if p.is_file()) if sentinel.is_dir() else []
 
 
-def message(what: str, found: list[str], folder: Path | None = None) -> str:
+def message(what: str, found: list[str], sentinel: Path) -> str:
     return (
-        f"{what} wrote the checkout's fact cache {folder or checkout_cache()}, which belongs to `make lab`: "
-        f"{'; '.join(found)}. Every test and Molecule scenario must use a fact cache of its own "
-        "(ANSIBLE_CACHE_PLUGIN_CONNECTION; tests/lib: Playbook(fact_cache=...)). "
-        "(A `make lab` or `make teardown` run in this checkout at the same time also writes it.)"
+        f"{what} launched Ansible without a fact cache of its own: it cached {', '.join(found)} (kept in "
+        f"{sentinel}), which would have gone to the checkout's fact cache {checkout_cache()}, `make lab`'s. "
+        "Give every launch its own: tests/lib's Playbook does (fact_cache, default <workdir>/facts); a Molecule "
+        'scenario sets ANSIBLE_CACHE_PLUGIN_CONNECTION: "${MOLECULE_EPHEMERAL_DIRECTORY}/facts" in its provisioner env.'
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`before STATE`: record the checkout's fact cache in STATE; `after STATE WHAT`: fail (exit 1) naming what
-    WHAT wrote there since."""
+    """`sentinel`: print a new empty folder to export as ANSIBLE_CACHE_PLUGIN_CONNECTION; `check SENTINEL WHAT`:
+    exit 1 naming what WHAT cached there (else 0), then remove the folder."""
     parser = argparse.ArgumentParser(prog="python -m meshlab_testlib", description=main.__doc__)
-    parser.add_argument("step", choices=["before", "after"])
-    parser.add_argument("state", type=Path)
+    parser.add_argument("step", choices=["sentinel", "check"])
+    parser.add_argument("sentinel", type=Path, nargs="?")
     parser.add_argument("what", nargs="?", default="a test run")
-    parser.add_argument("--folder", type=Path, default=None, help="the fact cache folder (default: the checkout's)")
     opts = parser.parse_args(argv)
-    if opts.step == "before":
-        opts.state.parent.mkdir(parents=True, exist_ok=True)
-        opts.state.write_text(json.dumps(snapshot(opts.folder)))
+    if opts.step == "sentinel":
+        print(new_sentinel())
         return 0
-    found = changes(json.loads(opts.state.read_text()), snapshot(opts.folder))
-    opts.state.unlink()
+    if opts.sentinel is None:
+        parser.error("check needs the sentinel folder")
+    found = written(opts.sentinel)
     if found:
-        print(message(opts.what, found, opts.folder), file=sys.stderr)
+        print(message(opts.what, found, opts.sentinel), file=sys.stderr)
         return 1
-    print(f"fact cache: {opts.what} left {opts.folder or checkout_cache()} as it was")
+    opts.sentinel.rmdir() if opts.sentinel.is_dir() else None
+    print(f"fact cache: {opts.what} cached nothing outside its own fact cache (the checkout's stays `make lab`'s)")
     return 0

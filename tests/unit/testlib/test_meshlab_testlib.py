@@ -5,6 +5,7 @@ and shows the guard failing on it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -65,50 +66,46 @@ def test_a_launch_into_the_checkouts_fact_cache_is_refused(tmp_path):
         launch(["true"], {"ANSIBLE_CACHE_PLUGIN_CONNECTION": str(checkout_cache())})
 
 
-def test_the_guard_names_what_changed(tmp_path):
-    (tmp_path / "kept").write_text("a")
-    (tmp_path / "edited").write_text("a")
-    (tmp_path / "gone").write_text("a")
-    before = factcache.snapshot(tmp_path)
-    (tmp_path / "edited").write_text("b")
-    (tmp_path / "gone").unlink()
-    (tmp_path / "s1_localhost").write_text("{}")
-    assert factcache.changes(before, factcache.snapshot(tmp_path)) == [
-        "added s1_localhost",
-        "changed edited",
-        "removed gone",
-    ]
-    assert factcache.changes(before, before) == []
+def test_the_session_hands_down_a_sentinel_fact_cache():
+    """tests/conftest.py: what this session starts without a fact cache of its own caches into the sentinel."""
+    sentinel = Path(os.environ[factcache.VARIABLE])
+    assert sentinel.is_dir() and sentinel.name.startswith("meshlab-fact-cache-sentinel-"), sentinel
+    assert sentinel.resolve() != checkout_cache()
 
 
 @pytest.mark.skipif(shutil.which("ansible-playbook") is None, reason="no ansible-playbook on PATH (make setup)")
-def test_the_guard_fails_on_a_playbook_that_wrote_a_watched_fact_cache(tmp_path):
-    """A real run caching meshlab_cluster, as a Molecule scenario without a cache of its own did: the guard's
-    command line (the Makefile's molecule targets call it) exits 1 naming the file; a run elsewhere leaves it 0."""
-    watched, state = tmp_path / "watched-facts", tmp_path / "state.json"
-    play = (
+def test_the_guard_fails_on_a_launch_without_a_fact_cache_of_its_own(tmp_path):
+    """A real ansible-playbook caching meshlab_cluster, started as a Molecule scenario without a cache of its own
+    was (the environment handed down, ansible.cfg's fact cache): the guard's command line, which the Makefile's
+    molecule targets call, exits 1 naming the file. The same play with a cache of its own (as molecule.yml's
+    provisioner env gives it) leaves the sentinel empty, and the guard passes."""
+    play = tmp_path / "play.yml"
+    play.write_text(
         "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
         "    - ansible.builtin.set_fact:\n        meshlab_cluster: {kubeconfig: /gone}\n        cacheable: true\n"
     )
     guard = [sys.executable, "-m", "meshlab_testlib"]
-    lib = {"PYTHONPATH": str(REPO / "tests" / "lib")}
+    lib = {**os.environ, "PYTHONPATH": str(REPO / "tests" / "lib")}
 
-    def guarded(fact_cache: Path) -> subprocess.CompletedProcess:
-        subprocess.run([*guard, "before", state, "--folder", watched], check=True, env=lib)
-        run = Playbook(play, tmp_path / "run", fact_cache=fact_cache).run(timeout=120)
-        assert run.rc == 0 and run.recap.get("ok") == 1, run.output[-3000:]
-        return subprocess.run(
-            [*guard, "after", state, "a test play", "--folder", watched],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=lib,
-        )
+    def guarded(own_cache: Path | None) -> subprocess.CompletedProcess:
+        sentinel = subprocess.run([*guard, "sentinel"], check=True, env=lib, capture_output=True, text=True)
+        env = {**os.environ, factcache.VARIABLE: sentinel.stdout.strip(), "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+        if own_cache is not None:
+            env[factcache.VARIABLE] = str(own_cache)
+        cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", str(play)]
+        ran = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
+        assert ran.returncode == 0 and parse_recap(ran.stdout).get("ok") == 1, ran.stdout[-3000:] + ran.stderr
+        check = [*guard, "check", sentinel.stdout.strip(), "a test play"]
+        try:
+            return subprocess.run(check, check=False, capture_output=True, text=True, env=lib)
+        finally:
+            shutil.rmtree(sentinel.stdout.strip(), ignore_errors=True)  # a failed check keeps it for inspection
 
-    elsewhere = guarded(tmp_path / "own-facts")
-    assert elsewhere.returncode == 0, elsewhere.stderr
-    assert any("meshlab_cluster" in p.read_text() for p in (tmp_path / "own-facts").iterdir()), "nothing cached"
-    wrote = guarded(watched)
+    own = tmp_path / "own-facts"
+    passed = guarded(own)
+    assert passed.returncode == 0, passed.stderr
+    assert any("meshlab_cluster" in p.read_text() for p in own.iterdir()), "the play cached nothing: proves nothing"
+    wrote = guarded(None)
     assert wrote.returncode == 1, wrote.stdout
-    assert "a test play wrote the checkout's fact cache" in wrote.stderr
-    assert re.search(r"added \S*localhost", wrote.stderr), wrote.stderr  # jsonfile names it s1_localhost
+    assert "a test play launched Ansible without a fact cache of its own" in wrote.stderr, wrote.stderr
+    assert re.search(r"cached \S*localhost", wrote.stderr), wrote.stderr  # jsonfile names it s1_localhost
