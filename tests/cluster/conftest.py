@@ -10,24 +10,17 @@ import time
 
 import pytest
 from kubernetes import client
-from meshlab_testlib import ARTIFACTS_SH, KEEP, Cluster, run, start_cluster, wait_for
-
-
-def shared_cluster(flavor: str):
-    cluster = start_cluster(flavor, name=f"meshlab-{flavor}")
-    yield cluster
-    if not KEEP:
-        cluster.stop()
+from meshlab_testlib import ARTIFACTS_SH, KEEP, Cluster, run, session_cluster, wait_for
 
 
 @pytest.fixture(scope="session")
 def k8s() -> Cluster:
-    yield from shared_cluster("kubernetes")
+    yield from session_cluster("kubernetes", name="meshlab-kubernetes")
 
 
 @pytest.fixture(scope="session")
 def openshift() -> Cluster:
-    yield from shared_cluster("openshift")
+    yield from session_cluster("openshift", name="meshlab-openshift")
 
 
 @pytest.fixture(scope="session")

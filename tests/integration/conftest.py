@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import pytest
 from converged import Converged, converge
-from lab import KEEP, Cluster, artifacts_url, start_cluster
+from meshlab_testlib import Cluster, artifacts_url, session_cluster
 
 
 @pytest.fixture(scope="session")
 def k8s() -> Cluster:
-    cluster = start_cluster("kubernetes")
-    yield cluster
-    if not KEEP:
-        cluster.sh("down", timeout=180)
+    yield from session_cluster("kubernetes")
 
 
 @pytest.fixture(scope="session")
 def openshift() -> Cluster:
-    cluster = start_cluster("openshift")
-    yield cluster
-    if not KEEP:
-        cluster.sh("down", timeout=180)
+    yield from session_cluster("openshift")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,16 @@ every session). A script outside pytest puts tests/lib on sys.path itself. tests
 
 from __future__ import annotations
 
-from .cluster import LAB_SELECTOR, NODES, Cluster, artifacts_url, cluster_sh, free_ports, start_cluster
+from .cluster import (
+    LAB_SELECTOR,
+    NODES,
+    Cluster,
+    artifacts_url,
+    cluster_sh,
+    free_ports,
+    session_cluster,
+    start_cluster,
+)
 from .env import (
     ARTIFACTS_SH,
     BIN_DIR,
@@ -79,6 +88,7 @@ __all__ = [
     "parse_recap",
     "refuse_checkout_cache",
     "run",
+    "session_cluster",
     "start_cluster",
     "versions",
     "wait_for",

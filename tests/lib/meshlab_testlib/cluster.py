@@ -11,10 +11,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .env import ARTIFACTS_SH, BIN_DIR, CACHE_DIR, CLUSTER_SH, KUBECTL, PREFIX, run
+from .env import ARTIFACTS_SH, BIN_DIR, CACHE_DIR, CLUSTER_SH, KEEP, KUBECTL, PREFIX, run
 
 # Every object the roles make carries this label (roles/*/vars/main.yml).
 LAB_SELECTOR = "app.kubernetes.io/part-of=meshlab"
@@ -168,6 +169,15 @@ def start_cluster(flavor: str, suffix: str = "", env: dict[str, str] | None = No
     """Start (or find healthy) a simulated cluster of flavor. Its name: name when given (tests/cluster's shared
     clusters are meshlab-<flavor>), else meshlab-<MESHLAB_IT_PREFIX><suffix>-<flavor>, a cluster of this suite."""
     return Cluster(name=name or f"meshlab-{PREFIX}{suffix}-{flavor}", flavor=flavor, env=dict(env or {})).start()
+
+
+def session_cluster(flavor: str, name: str = "") -> Iterator[Cluster]:
+    """For a session fixture (`yield from session_cluster("kubernetes")`): the cluster start_cluster() gives,
+    stopped at the end unless MESHLAB_KEEP_CLUSTER=1."""
+    cluster = start_cluster(flavor, name=name)
+    yield cluster
+    if not KEEP:
+        cluster.stop()
 
 
 def artifacts_url() -> str:
