@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if found:
         print(message(opts.what, found, opts.sentinel), file=sys.stderr)
         return 1
-    opts.sentinel.rmdir() if opts.sentinel.is_dir() else None
+    if opts.sentinel.is_dir():
+        opts.sentinel.rmdir()
     print(f"fact cache: {opts.what} cached nothing outside its own fact cache (the checkout's stays `make lab`'s)")
     return 0
