@@ -28,7 +28,17 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from meshlab_testlib import REPO, Cluster, Playbook, PlaybookRun, ansible_playbook, files_under, launch
+from meshlab_testlib import (
+    REPO,
+    Cluster,
+    Playbook,
+    PlaybookRun,
+    ansible_playbook,
+    cached_facts,
+    files_under,
+    launch,
+    untag,
+)
 
 VERBOSE = "-vvv"
 
@@ -95,7 +105,7 @@ def test_scope_basic_auth_password_is_never_shown(openshift: Cluster, tmp_path):
         "weave_scope_basic_auth_file": str(creds),
         "weave_scope_wait_timeout": 120,
         # The report runs without BookInfo (no Istio here): it describes what is there, Scope's namespace too.
-        "explore_require_bookinfo": False,
+        "mesh_report_require_bookinfo": False,
     }
     run = ansible_playbook(SCOPE_PLAY + REPORT_PLAYS, tmp_path, common, VERBOSE)
     assert run.rc == 0 and run.failed == 0, f"{run.recap}\n{run.output[-5000:]}"
@@ -289,7 +299,7 @@ def test_crc_pull_secret_is_passed_but_never_shown(openshift: Cluster, tmp_path)
             "minishift_download_allow_http": True,  # this test's artifact server is plain http on 127.0.0.1
             "minishift_crc_version": CRC_VERSION,
             "minishift_start_timeout": 120,
-            "explore_require_bookinfo": False,
+            "mesh_report_require_bookinfo": False,
         }
         (home / ".crc").mkdir()
         (home / ".crc" / "fixture-admin-password").write_text(admin_password)
@@ -357,20 +367,14 @@ TEARDOWN = REPO / "playbooks" / "teardown.yml"
 
 def cache_payloads(facts: Path) -> dict[str, dict]:
     """Every file of the jsonfile fact cache, decoded (a payload may be wrapped as JSON text in __payload__)."""
-    out = {}
-    for rel in files_under(facts):
-        data = json.loads((facts / rel).read_text())
-        out[rel] = json.loads(data["__payload__"]) if "__payload__" in data else data
-    return out
+    return cached_facts(facts)
 
 
 def env_in_cache(facts: Path, marker: str) -> list[str]:
     """Where the environment shows in the fact cache: a non-empty ansible_env, or the marker anywhere."""
     found = []
     for rel, payload in cache_payloads(facts).items():
-        env = payload.get("ansible_env")
-        if isinstance(env, dict) and "value" in env and "__ansible_type" in env:
-            env = env["value"]  # ansible-core 2.19 keeps tagged values as {value, tags}
+        env = untag(payload.get("ansible_env"))  # ansible-core 2.19 keeps tagged values as {value, tags}
         if env:
             found.append(f"{rel}: ansible_env holds {sorted(env)[:10]}...")
         if marker in (facts / rel).read_text():

@@ -23,6 +23,7 @@ every session). A script outside pytest puts tests/lib on sys.path itself. tests
     ).run(timeout=None, log_file=log_file)
     # run.rc, run.seconds, run.output (the log's text), run.recap {"ok": .., "changed": .., ...}
     # RECAP_LINE.match(line.strip()) tells a PLAY RECAP host line (parse_profile skips those).
+    cluster = cached_fact(d["facts"], "meshlab_cluster")  # what the lab published (kubeconfig, context, ...)
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from .env import (
     versions,
     wait_for,
 )
-from .factcache import checkout_cache, refuse_checkout_cache
+from .factcache import cached_fact, cached_facts, checkout_cache, refuse_checkout_cache, untag
 from .playbook import RECAP_LINE, Playbook, PlaybookProcess, PlaybookRun, ansible_playbook, launch, parse_recap
 
 __all__ = [
@@ -80,6 +81,8 @@ __all__ = [
     "ansible_playbook",
     "artifacts_url",
     "bin_path",
+    "cached_fact",
+    "cached_facts",
     "checkout_cache",
     "cluster_sh",
     "files_under",
@@ -90,6 +93,7 @@ __all__ = [
     "run",
     "session_cluster",
     "start_cluster",
+    "untag",
     "versions",
     "wait_for",
 ]

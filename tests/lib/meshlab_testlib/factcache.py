@@ -15,6 +15,7 @@ Two guards:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -41,6 +42,38 @@ def refuse_checkout_cache(connection: str | os.PathLike, cwd: Path = REPO) -> No
         f"a test launched ansible-playbook with the checkout's fact cache {path}: give it a folder of its own "
         "(Playbook(fact_cache=...) defaults to <workdir>/facts)"
     )
+
+
+def untag(value):
+    """A value as Ansible cached it, without ansible-core 2.19's tags ({"__ansible_type": ..., "value": x} -> x),
+    at every depth."""
+    if isinstance(value, dict) and "__ansible_type" in value and "value" in value:
+        return untag(value["value"])
+    if isinstance(value, dict):
+        return {k: untag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [untag(v) for v in value]
+    return value
+
+
+def cached_facts(folder: Path) -> dict[str, dict]:
+    """Every file of a jsonfile fact cache folder, decoded: {file name: its facts}. ansible-core 2.19+ wraps the
+    facts as JSON text in __payload__: unwrapped here (the values may still carry tags: see untag())."""
+    out = {}
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file():
+            data = json.loads(path.read_text())
+            out[str(path.relative_to(folder))] = json.loads(data["__payload__"]) if "__payload__" in data else data
+    return out
+
+
+def cached_fact(folder: Path, name: str):
+    """The first cached value of fact name in folder (untagged), e.g. cached_fact(facts, "meshlab_cluster");
+    None when no file holds it."""
+    for facts in cached_facts(folder).values():
+        if name in facts:
+            return untag(facts[name])
+    return None
 
 
 def new_sentinel() -> Path:
