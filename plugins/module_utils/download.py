@@ -563,3 +563,65 @@ def download_verified(
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
     return actual, size
+
+
+# The options every downloading module of the collection takes besides its URL, checksum and destination
+# (documented once in the doc fragment meshlab.service_mesh.download).
+DOWNLOAD_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "attempts": {"type": "int", "default": 4},
+    "delay": {"type": "float", "default": 3},
+    "backoff": {"type": "float", "default": 2},
+    "max_delay": {"type": "float", "default": 60},
+    "timeout": {"type": "float", "default": 60},
+    "validate_certs": {"type": "bool", "default": True},
+    "use_proxy": {"type": "bool", "default": True},
+    "allow_http": {"type": "bool", "default": False},
+}
+
+
+def policy_from_params(params: dict[str, Any]) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=params["attempts"],
+        delay=params["delay"],
+        backoff=params["backoff"],
+        max_delay=params["max_delay"],
+        timeout=params["timeout"],
+    )
+
+
+def fetcher_from_params(params: dict[str, Any]) -> Fetcher:
+    return Fetcher(
+        policy_from_params(params),
+        validate_certs=params["validate_certs"],
+        use_proxy=params["use_proxy"],
+        allow_http=params["allow_http"],
+    )
+
+
+def download_param_problems(params: dict[str, Any]) -> list[str]:
+    """What is wrong with the download options (retry policy, the scheme of url and of a checksum URL)."""
+    p = params
+    problems = []
+    if p["attempts"] < 1:
+        problems.append(f"attempts is {p['attempts']}; allowed: at least 1")
+    if p["delay"] < 0:
+        problems.append(f"delay is {p['delay']}; allowed: 0 or more seconds")
+    if p["backoff"] < 1:
+        problems.append(f"backoff is {p['backoff']}; allowed: 1 or more")
+    if p["max_delay"] < 0:
+        problems.append(f"max_delay is {p['max_delay']}; allowed: 0 or more seconds")
+    if p["timeout"] <= 0:
+        problems.append(f"timeout is {p['timeout']}; allowed: more than 0 seconds")
+    problem = scheme_problem(p["url"], p["allow_http"])
+    if problem:
+        problems.append(problem)
+    spec = p["checksum"] or ""
+    if spec:
+        try:
+            _digest, checksum_url = parse_checksum_spec(spec)
+        except ValueError:
+            checksum_url = None  # said when the checksum is read
+        problem = scheme_problem(checksum_url, p["allow_http"], "the checksum URL") if checksum_url else None
+        if problem:
+            problems.append(problem)
+    return problems

@@ -50,53 +50,8 @@ options:
       - The checksum URL obeys O(allow_http) like O(url).
       - Without it the download is not verified (a warning says so) and an existing O(dest) is kept as it is.
     type: str
-  attempts:
-    description:
-      - How many times O(url) (and a checksum URL) are asked for in all, at least 1.
-      - Retried are connection errors, timeouts, a body cut short, HTTP 5xx and HTTP 429. Not retried are other
-        HTTP errors (404, 403, ...), an untrusted TLS certificate and a sha256 mismatch of a complete body.
-    type: int
-    default: 4
-  delay:
-    description:
-      - Seconds to wait after the first failed attempt. The wait after attempt N is
-        O(delay) * O(backoff) ** (N - 1), at most O(max_delay).
-    type: float
-    default: 3
-  backoff:
-    description:
-      - Factor by which each wait grows, at least 1 (V(1) waits O(delay) every time).
-    type: float
-    default: 2
-  max_delay:
-    description:
-      - The longest wait between two attempts, in seconds.
-    type: float
-    default: 60
-  timeout:
-    description:
-      - Seconds one attempt may take in all (connecting, waiting for the answer and reading the whole body).
-      - One download (and one checksum file) takes at most O(attempts) * O(timeout) plus the sum of the waits.
-    type: float
-    default: 60
-  validate_certs:
-    description:
-      - Verify the TLS certificate of HTTPS URLs. Set V(false) only for a mirror you trust.
-    type: bool
-    default: true
-  use_proxy:
-    description:
-      - Use the proxies named in the environment (C(http_proxy), C(https_proxy), C(no_proxy)).
-    type: bool
-    default: true
-  allow_http:
-    description:
-      - Allow plain C(http://) and C(ftp://) URLs (O(url), the checksum URL, and redirect targets), for a mirror
-        you trust on a network you trust (the lab's local artifact server on 127.0.0.1, for instance).
-      - Even then a redirect from C(https://) to C(http://) is refused (no scheme downgrade).
-    type: bool
-    default: false
 extends_documentation_fragment:
+  - meshlab.service_mesh.download
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
 attributes:
@@ -236,15 +191,15 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshlab.service_mesh.plugins.module_utils.download import (
+    DOWNLOAD_ARGUMENT_SPEC,
     DownloadError,
-    Fetcher,
-    RetryPolicy,
     VerifiedDownloadError,
     checksum_from_text,
+    download_param_problems,
     download_verified,
+    fetcher_from_params,
     mask_url,
     parse_checksum_spec,
-    scheme_problem,
     sha256_of_file,
     url_filename,
 )
@@ -273,16 +228,8 @@ class Download:
         self.shown_url: str = mask_url(self.url)
         self.dest: str = os.path.abspath(p["dest"])  # type path: ~ already expanded
         self.started = time.monotonic()
-        self.policy = RetryPolicy(
-            attempts=p["attempts"],
-            delay=p["delay"],
-            backoff=p["backoff"],
-            max_delay=p["max_delay"],
-            timeout=p["timeout"],
-        )
-        self.fetcher = Fetcher(
-            self.policy, validate_certs=p["validate_certs"], use_proxy=p["use_proxy"], allow_http=p["allow_http"]
-        )
+        self.fetcher = fetcher_from_params(p)
+        self.policy = self.fetcher.policy
         self.result: dict[str, Any] = {
             "changed": False,
             "url": self.shown_url,
@@ -305,30 +252,7 @@ class Download:
         self.finish(failed=True, msg=msg, **extra)
 
     def check_params(self) -> None:
-        p = self.module.params
-        problems = []
-        if p["attempts"] < 1:
-            problems.append(f"attempts is {p['attempts']}; allowed: at least 1")
-        if p["delay"] < 0:
-            problems.append(f"delay is {p['delay']}; allowed: 0 or more seconds")
-        if p["backoff"] < 1:
-            problems.append(f"backoff is {p['backoff']}; allowed: 1 or more")
-        if p["max_delay"] < 0:
-            problems.append(f"max_delay is {p['max_delay']}; allowed: 0 or more seconds")
-        if p["timeout"] <= 0:
-            problems.append(f"timeout is {p['timeout']}; allowed: more than 0 seconds")
-        problem = scheme_problem(self.url, p["allow_http"])
-        if problem:
-            problems.append(problem)
-        spec = p["checksum"] or ""
-        if spec:
-            try:
-                _digest, checksum_url = parse_checksum_spec(spec)
-            except ValueError:
-                checksum_url = None  # said by expected_sha256()
-            problem = scheme_problem(checksum_url, p["allow_http"], "the checksum URL") if checksum_url else None
-            if problem:
-                problems.append(problem)
+        problems = download_param_problems(self.module.params)
         if problems:
             self.fail("; ".join(problems))
         if os.path.isdir(self.dest):
@@ -446,14 +370,7 @@ def main() -> None:
             "url": {"type": "str", "required": True},
             "dest": {"type": "path", "required": True},
             "checksum": {"type": "str"},
-            "attempts": {"type": "int", "default": 4},
-            "delay": {"type": "float", "default": 3},
-            "backoff": {"type": "float", "default": 2},
-            "max_delay": {"type": "float", "default": 60},
-            "timeout": {"type": "float", "default": 60},
-            "validate_certs": {"type": "bool", "default": True},
-            "use_proxy": {"type": "bool", "default": True},
-            "allow_http": {"type": "bool", "default": False},
+            **DOWNLOAD_ARGUMENT_SPEC,
         },
         add_file_common_args=True,
         supports_check_mode=True,
