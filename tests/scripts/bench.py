@@ -80,7 +80,19 @@ class Bench:
         self.lab_strategy = (lab_strategy(args.lab_strategy) or "linear") if args.lab_strategy else "linear"
 
     def snapshot(self) -> str:
-        """Copy the working tree (tracked and untracked, not ignored) and put it on a collections path."""
+        """Copy the working tree (tracked and untracked, not ignored), or with --committed the files of HEAD, and put
+        the copy on a collections path."""
+        if self.args.committed:
+            self.src.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(self.src)], input=archive.stdout, check=True)
+            link = self.collections / "ansible_collections/meshlab/service_mesh"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(self.src)
+            head = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+            )
+            return f"{head.stdout.strip()} (committed files only)"
         listed = subprocess.run(
             ["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, check=True
         )
@@ -679,6 +691,9 @@ def main() -> int:
         "--from-results", default="", help="only render the table of a results.json of an earlier bench"
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the run folders (logs, exported objects)")
+    parser.add_argument(
+        "--committed", action="store_true", help="measure the files of HEAD, not the working tree with its edits"
+    )
     parser.add_argument(
         "--lab-strategy", default="auto", help="the Makefile's STRATEGY: which strategy `make lab` uses (the goals')"
     )
