@@ -530,8 +530,11 @@ class Release:
                 self.write_record(new_record)
 
         installed_sha = _sha256_or_none(self.install_path)
-        mode_ok = installed_sha is not None and (os.stat(self.install_path).st_mode & 0o7777) == 0o755
-        self.before.append(f"{self.install_path}: " + (f"sha256 {installed_sha}" if installed_sha else "absent"))
+        mode = os.stat(self.install_path).st_mode & 0o7777 if installed_sha is not None else None
+        mode_ok = mode == 0o755
+        self.before.append(
+            f"{self.install_path}: " + (f"sha256 {installed_sha}, mode {mode:04o}" if mode is not None else "absent")
+        )
         self.after.append(f"{self.install_path}: sha256 {exe_sha or 'of the unpacked ' + self.executable}, mode 0755")
         if exe_sha is None or installed_sha != exe_sha or not mode_ok:
             installed = True

@@ -276,6 +276,10 @@ def test_check_mode_on_the_cached_release_is_offline_and_changes_nothing(
     assert result["attempts"] == []
     assert files(tmp_path) == before
     assert f"{tmp_path / 'bin' / 'tool'} -> (absent)" in result["diff"]["before"]
+    # Only the link differs: the installed program's line is the same before and after.
+    same = f"{tmp_path / 'bin' / f'tool-{V}'}: sha256 {hashlib.sha256(TOOL).hexdigest()}, mode 0755"
+    assert same in result["diff"]["before"].splitlines()
+    assert same in result["diff"]["after"].splitlines()
     assert "check mode: would be linked" in result["msg"]
 
 
