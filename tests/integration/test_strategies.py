@@ -42,7 +42,7 @@ def strategy_env(strategy: str) -> dict[str, str] | str:
 
 def lab_objects(cluster: Cluster) -> set[str]:
     """kind/namespace/name of every object labelled part of the lab that no controller derived."""
-    kinds = [k for k in cluster.kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()]
+    kinds = cluster.kubectl("api-resources", "--verbs=list", "-o", "name").stdout.split()
     out = cluster.kubectl(
         "get",
         ",".join(k for k in kinds if k not in SKIP_RESOURCES),

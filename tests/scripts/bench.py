@@ -572,7 +572,7 @@ def render(results: list[dict], bench: Bench, load: dict, note: str) -> str:
         "or play, cheap ones included; `other` holds the tasks outside roles that ran no module).",
         "",
         "| role or play | " + " | ".join(f"{s} (a) | {s} (b)" for s in strategies) + " |",
-        "| --- | " + " | ".join("---: | ---:" for _ in strategies) + " |",
+        "| --- | " + " | ".join(["---: | ---:"] * len(strategies)) + " |",
     ]
     groups = sorted({g for s in strategies for k in ("a", "b") for x in runs(s, k) for g in x["module_runs_by_group"]})
     groups.append("other")
