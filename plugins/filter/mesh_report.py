@@ -17,7 +17,10 @@ that really flowed; ``policy`` shows what may flow.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -176,6 +179,45 @@ def mesh_dot(graph: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mesh_svg(dot: str, program: str = "dot", timeout: int = 120) -> str:
+    """The DOT text drawn as SVG by Graphviz (``dot -Tsvg``, on the controller); ``""`` when Graphviz is not installed.
+
+    Graphviz's SVG is the same for the same DOT text, so the report compares it with the file it wrote last
+    time and rewrites nothing when the graph did not change."""
+    found = shutil.which(program)
+    if not found:
+        return ""
+    try:
+        proc = subprocess.run([found, "-Tsvg"], input=dot, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AnsibleFilterError(f"mesh_svg: {found} -Tsvg did not finish: {exc}") from exc
+    if proc.returncode != 0:
+        raise AnsibleFilterError(f"mesh_svg: {found} -Tsvg exited {proc.returncode}: {proc.stderr.strip()[:500]}")
+    return proc.stdout
+
+
+def mesh_changed_files(files: list[dict], folder: str, mode: str = "0644") -> list[dict]:
+    """The ``{name, content}`` items whose file in ``folder`` is missing, holds other text, or has another mode.
+
+    Read on the controller, where the report is written (the role runs on the control host): the report
+    rewrites only what changed, so an unchanged report costs no module run."""
+    if not isinstance(files, list) or not all(isinstance(f, dict) and "name" in f and "content" in f for f in files):
+        raise AnsibleFilterError("mesh_changed_files: expects a list of {name, content} items")
+    wanted_mode = int(str(mode), 8)
+    changed = []
+    for item in files:
+        path = os.path.join(os.path.expanduser(folder), str(item["name"]))
+        try:
+            with open(path, encoding="utf-8", newline="") as handle:
+                same = handle.read() == str(item["content"])
+            same = same and (os.stat(path).st_mode & 0o7777) == wanted_mode
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            changed.append(item)
+    return changed
+
+
 class FilterModule:
     """Filters of the mesh report."""
 
@@ -186,4 +228,6 @@ class FilterModule:
             "mesh_graph": mesh_graph,
             "mesh_mermaid": mesh_mermaid,
             "mesh_dot": mesh_dot,
+            "mesh_svg": mesh_svg,
+            "mesh_changed_files": mesh_changed_files,
         }

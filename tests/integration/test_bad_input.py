@@ -425,7 +425,57 @@ ISTIO_CASES = [
     ),
 ]
 
-ROLE_CASES = {"minishift": MINISHIFT_CASES, "weave_scope": WEAVE_SCOPE_CASES, "istio": ISTIO_CASES}
+MESH_REPORT_CASES = [
+    Case(
+        "query-addons-unknown",
+        {"mesh_report_query_addons": "yes"},
+        "mesh_report_query_addons",
+        "auto, always, never",
+        ARGSPEC_TASK,
+    ),
+    Case(
+        "kiali-duration-string",
+        {"mesh_report_kiali_duration": "ten minutes"},
+        "mesh_report_kiali_duration",
+        "int",
+        ARGSPEC_TASK,
+    ),
+    Case(
+        "namespaces-not-list",
+        {"mesh_report_namespaces": {"bookinfo": 1}},
+        "mesh_report_namespaces",
+        "list",
+        ARGSPEC_TASK,
+    ),
+    Case("dir-empty", {"mesh_report_dir": " "}, "mesh_report_dir", "a folder path"),
+    Case("namespaces-empty", {"mesh_report_namespaces": []}, "mesh_report_namespaces", "at least one namespace"),
+    Case("namespace-upper", {"mesh_report_namespaces": ["bookinfo", "Istio_System"]}, "Istio_System", "a DNS label"),
+    Case(
+        "istio-namespace-space",
+        {"mesh_report_istio_namespace": "istio system"},
+        "mesh_report_istio_namespace",
+        "a DNS label",
+    ),
+    Case(
+        "bookinfo-not-read",
+        {"mesh_report_namespaces": ["istio-system"]},
+        "mesh_report_bookinfo_namespace",
+        "a namespace of mesh_report_namespaces",
+    ),
+    Case("app-space", {"mesh_report_bookinfo_apps": ["product page"]}, "mesh_report_bookinfo_apps", "app label values"),
+    Case(
+        "edge-form", {"mesh_report_expect_edges": ["productpage>reviews"]}, "mesh_report_expect_edges", "source->target"
+    ),
+    Case("kiali-duration-zero", {"mesh_report_kiali_duration": 0}, "mesh_report_kiali_duration", "1 to 86400"),
+    Case("kiali-duration-day-plus", {"mesh_report_kiali_duration": 86401}, "mesh_report_kiali_duration", "1 to 86400"),
+]
+
+ROLE_CASES = {
+    "minishift": MINISHIFT_CASES,
+    "weave_scope": WEAVE_SCOPE_CASES,
+    "istio": ISTIO_CASES,
+    "mesh_report": MESH_REPORT_CASES,
+}
 
 
 def host_dirs(role: str, base: Path) -> dict[str, Path]:
@@ -440,6 +490,8 @@ def host_dirs(role: str, base: Path) -> dict[str, Path]:
         ]
     elif role == "weave_scope":
         names = ["weave_scope_credentials_dir"]
+    elif role == "mesh_report":
+        names = ["mesh_report_dir"]
     else:
         names = ["istio_cache_dir", "istio_bin_dir"]
     return {name: base / "host" / name for name in names}
@@ -459,6 +511,9 @@ def role_vars(role: str, base: Path, cluster: Cluster) -> dict:
             # Should a case be accepted, the test fails on what it made; it need not wait for pods as well.
             "weave_scope_wait": False,
         }
+    if role == "mesh_report":
+        # Refused before anything is read or written: the report folder is never made.
+        return {**dirs, "mesh_report_kubeconfig": str(cluster.kubeconfig)}
     return {
         **dirs,
         "istio_kubeconfig": str(cluster.kubeconfig),
@@ -590,10 +645,17 @@ def test_bad_input_is_refused_before_any_change(role, case, request, tmp_path_fa
     assert group.hooks_after == group.hooks_before
     for name, path in host_dirs(role, group.base).items():
         assert files_under(path) == [], f"{name} ({path}) holds {files_under(path)}"
+        if role == "mesh_report":
+            assert not path.exists(), f"the refused report made its folder {path}"
 
 
 # One case per role, alone: the plain run of a refused input fails (rc != 0, failed=1) and changes nothing.
-ALONE = [("minishift", MINISHIFT_CASES[0]), ("weave_scope", WEAVE_SCOPE_CASES[1]), ("istio", ISTIO_CASES[-2])]
+ALONE = [
+    ("minishift", MINISHIFT_CASES[0]),
+    ("weave_scope", WEAVE_SCOPE_CASES[1]),
+    ("istio", ISTIO_CASES[-2]),
+    ("mesh_report", MESH_REPORT_CASES[7]),
+]
 
 
 @pytest.mark.parametrize(("role", "case"), ALONE, ids=[f"{r}-{c.id}" for r, c in ALONE])

@@ -331,7 +331,11 @@ def _report(addons: Addons, tmp_path: Path, extra: dict | None = None):
     return ansible_playbook(
         REPO / "playbooks" / "explore.yml",
         tmp_path,
-        {"explore_kubeconfig": str(addons.cluster.kubeconfig), "explore_query_addons": True, **(extra or {})},
+        {
+            "mesh_report_kubeconfig": str(addons.cluster.kubeconfig),
+            "mesh_report_query_addons": "always",
+            **(extra or {}),
+        },
     )
 
 
@@ -367,7 +371,7 @@ def test_report_draws_seen_edges_and_expect_edges_fails_on_a_missing_one(addons:
     default.mkdir()
     before = len(addons.requests())
     report = ansible_playbook(
-        REPO / "playbooks" / "explore.yml", default, {"explore_kubeconfig": str(addons.cluster.kubeconfig)}
+        REPO / "playbooks" / "explore.yml", default, {"mesh_report_kubeconfig": str(addons.cluster.kubeconfig)}
     )
     assert report.rc == 0, report.output[-4000:]
     assert "Simulated cluster: no container runs" in report.output

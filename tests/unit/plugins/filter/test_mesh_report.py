@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.meshlab.service_mesh.plugins.filter import mesh_report as mr
@@ -143,7 +146,30 @@ def test_filters_are_registered() -> None:
         "mesh_graph",
         "mesh_mermaid",
         "mesh_dot",
+        "mesh_svg",
+        "mesh_changed_files",
     }
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed on this machine")
+def test_svg_is_drawn_by_graphviz_and_the_same_for_the_same_graph(workloads: list[dict]) -> None:
+    graph = mr.mesh_graph(
+        workloads, [{"source": "bookinfo/productpage", "target": "bookinfo/details", "evidence": ["policy"]}]
+    )
+    svg = mr.mesh_svg(mr.mesh_dot(graph))
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.rstrip().endswith("</svg>")
+    assert "productpage" in svg and "stroke-dasharray" in svg  # the policy-only edge is dashed
+    assert mr.mesh_svg(mr.mesh_dot(graph)) == svg
+
+
+def test_svg_is_empty_without_graphviz() -> None:
+    assert mr.mesh_svg("digraph mesh {}", program="meshlab-no-such-graphviz") == ""
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed on this machine")
+def test_svg_names_graphviz_when_it_refuses_the_input() -> None:
+    with pytest.raises(AnsibleFilterError, match=r"-Tsvg exited 1: .*syntax error"):
+        mr.mesh_svg("digraph mesh { -> }")
 
 
 def test_workloads_that_opt_out_of_injection_are_outside_the_mesh() -> None:
@@ -153,3 +179,30 @@ def test_workloads_that_opt_out_of_injection_are_outside_the_mesh() -> None:
     assert nodes["traffic"]["mesh"] is False
     assert nodes["traffic"]["sidecar"] is False
     assert nodes["details"]["mesh"] is True
+
+
+def test_changed_files_are_the_missing_the_different_and_the_wrong_mode(tmp_path: Path) -> None:
+    (tmp_path / "same.md").write_text("same\n")
+    (tmp_path / "same.md").chmod(0o644)
+    (tmp_path / "other.md").write_text("old\n")
+    (tmp_path / "other.md").chmod(0o644)
+    (tmp_path / "mode.md").write_text("kept\n")
+    (tmp_path / "mode.md").chmod(0o600)
+    files = [
+        {"name": "same.md", "content": "same\n"},
+        {"name": "other.md", "content": "new\n"},
+        {"name": "mode.md", "content": "kept\n"},
+        {"name": "missing.md", "content": "x"},
+    ]
+    changed = mr.mesh_changed_files(files, str(tmp_path))
+    assert [f["name"] for f in changed] == ["other.md", "mode.md", "missing.md"]
+    assert mr.mesh_changed_files(files, str(tmp_path / "no-such-folder")) == files
+    # A trailing newline is content too: no stripping on either side.
+    assert [f["name"] for f in mr.mesh_changed_files([{"name": "same.md", "content": "same"}], str(tmp_path))] == [
+        "same.md"
+    ]
+
+
+def test_changed_files_refuse_other_shapes() -> None:
+    with pytest.raises(AnsibleFilterError, match="list of \\{name, content\\}"):
+        mr.mesh_changed_files([{"name": "a"}], "/tmp")
