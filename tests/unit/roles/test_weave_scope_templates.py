@@ -47,6 +47,7 @@ def context(**over: Any) -> dict[str, Any]:
         "__weave_scope_cluster_agent_name": "weave-scope-cluster-agent",
         "__weave_scope_basic_auth_secret": "weave-scope-basic-auth",
         "__weave_scope_basic_auth_password": "p" * 32,
+        "__weave_scope_basic_auth_version": "1",
         "__weave_scope_cluster_role": f"weave-scope-cluster-agent-{namespace}",
         "__weave_scope_scc_role_prefix": "weave-scope-scc-",
         "__weave_scope_created_by_key": "meshlab.io/created-by",
@@ -136,3 +137,5 @@ def test_the_basic_auth_secret_holds_the_credentials_as_base64_data() -> None:
     (secret,) = render("secret-basic-auth.yaml.j2", weave_scope_basic_auth_username=HOSTILE)
     assert base64.b64decode(secret["data"]["username"]).decode() == HOSTILE
     assert base64.b64decode(secret["data"]["password"]).decode() == "p" * 32
+    # The version the pods carry (meshlab.io/basic-auth-version), as a string annotation of the Secret.
+    assert secret["metadata"]["annotations"] == {"meshlab.io/credentials-version": "1"}
