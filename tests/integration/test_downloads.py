@@ -24,7 +24,8 @@ import re
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,6 +54,8 @@ class FaultServer:
     fail: dict[str, int] = field(default_factory=dict)
     seen: list[tuple[str, int, float]] = field(default_factory=list)
     url: str = ""
+    # Stops the server (its port then refuses connections); the fixture's end does it otherwise.
+    stop: Callable[[], None] = lambda: None
 
     def times(self, path: str) -> list[float]:
         return [t for p, _status, t in self.seen if p == path]
@@ -99,9 +102,17 @@ def server() -> Iterator[FaultServer]:
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        if not stopped:
+            httpd.shutdown()
+            httpd.server_close()
+            stopped.append(True)
+
+    state.stop = stop
     yield state
-    httpd.shutdown()
-    httpd.server_close()
+    stop()
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +169,8 @@ ISTIO_PLAY = """
             msg: "{{ ansible_failed_task.name }}: {{ ansible_failed_result.msg }}"
 """
 
-# Only the release stage, with meshlab_cluster handed over as the minishift role would.
+# Only the release stage (after the role's cluster stage, which it needs), with meshlab_cluster handed over as the
+# minishift role would.
 ISTIO_RELEASE_PLAY = """
 - name: The istio role's release stage against a faulty artifact server
   hosts: localhost
@@ -173,6 +185,11 @@ ISTIO_RELEASE_PLAY = """
       ansible.builtin.set_fact:
         meshlab_cluster: "{{ test_cluster.cluster }}"
 
+    - name: The role knows its cluster (meshlab_cluster) and picks the release for it
+      ansible.builtin.include_role:
+        name: meshlab.service_mesh.istio
+        tasks_from: cluster.yml
+
     - name: Istio's release is downloaded, verified and unpacked
       ansible.builtin.include_role:
         name: meshlab.service_mesh.istio
@@ -184,6 +201,9 @@ ISTIO_RELEASE_PLAY = """
         dest: "{{ result_file }}"
         mode: "0600"
 """
+
+
+RELEASE_TASK = "Istio's release is downloaded and verified once (offline when cached), unpacked, istioctl installed"
 
 
 def task_status(output: str, task: str) -> str:
@@ -272,16 +292,19 @@ def test_istio_500_three_times_then_served_retries_with_backoff(
     # Unpacked and installed; no temporary file left beside the tarball.
     assert (tmp_path / "bin" / f"istioctl-{ISTIO_VERSION}").is_file()
     assert not [p for p in only_files(tmp_path / "cache") if p.endswith(".part")]
-    # Again: the verified tarball is kept; only the .sha256 is read.
+    # Again: the verified tarball is checked against its record on this host; nothing is asked for, not even
+    # the .sha256.
+    requests = len(server.seen)
     again = ansible_playbook(ISTIO_RELEASE_PLAY, tmp_path, extra)
     assert again.rc == 0, again.output[-4000:]
     # Every task of the role is ok; the one change is this test's copy of the result.
     assert again.changed == 1, again.output[-4000:]
-    assert task_status(again.output, "The Istio release is downloaded and its sha256 verified") == "ok"
+    assert task_status(again.output, RELEASE_TASK) == "ok"
     assert again.output.count("changed: [localhost]") == 1
     assert task_status(again.output, "The download's result is kept for the test") == "changed"
-    assert len(server.times(ISTIO_PATH)) == 4
-    assert json.loads((tmp_path / "download.json").read_text())["downloaded"] is False
+    assert len(server.seen) == requests, server.seen[requests:]
+    kept = json.loads((tmp_path / "download.json").read_text())
+    assert (kept["downloaded"], kept["verified_from"], kept["attempts"]) == (False, "record", [])
 
 
 def test_istio_check_mode_downloads_nothing(
@@ -294,7 +317,7 @@ def test_istio_check_mode_downloads_nothing(
     # The .sha256 is read (that changes nothing); the tarball is not asked for.
     assert server.statuses(f"{ISTIO_PATH}.sha256") == [200]
     assert server.times(ISTIO_PATH) == []
-    assert task_status(run.output, "The Istio release is downloaded and its sha256 verified") == "changed"
+    assert task_status(run.output, RELEASE_TASK) == "changed"
     assert "Check mode: " + ISTIO_ASSET + " is not downloaded yet" in run.output
     assert only_files(tmp_path / "cache") == []
     assert files_under(tmp_path / "bin") == []
@@ -407,6 +430,60 @@ def test_istio_pinned_digest_in_the_version_table_is_preferred(
     assert failed.rc != 0
     assert f"expected {wrong}, received {istio_release[1].split()[0]}" in failed.output
     assert server.statuses(f"{ISTIO_PATH}.sha256") == []
+
+
+# --------------------------------------------------------------------------- issue 13: offline once cached
+
+
+def release_stage_runs(output: str) -> list[tuple[str, str]]:
+    """(task, status) of every task of the role's release stage (tasks/release.yml) that ran a module: what
+    ansible-playbook printed for them, skipped tasks and set_fact/debug left out."""
+    tasks = re.findall(r"TASK \[meshlab\.service_mesh\.istio : ([^\]]*)\] \**\n(\w+):", output)
+    release_yml = (REPO / "roles" / "istio" / "tasks" / "release.yml").read_text()
+    names = re.findall(r"^- name: (.*)$", release_yml, re.M)
+    cheap = re.findall(r"^- name: (.*)\n  ansible\.builtin\.(?:set_fact|debug):", release_yml, re.M)
+    return [(t, st) for t, st in tasks if t in names and t not in cheap and st != "skipping"]
+
+
+def test_istio_reruns_and_tears_down_with_the_artifact_server_stopped(
+    server: FaultServer, istio_release: tuple[bytes, str], k8s: Cluster, tmp_path: Path
+) -> None:
+    """Issue 13: once the release is cached, a re-run of the istio role (changed=0) and its teardown (state absent)
+    make no network request: they succeed with the artifact server stopped. The release stage is one module run."""
+    serve_istio(server, istio_release)
+    extra = istio_vars(
+        server,
+        k8s,
+        tmp_path,
+        istio_wait_timeout=240,
+        istio_readiness_timeout=240,
+        result_file=str(tmp_path / "failed.json"),
+    )
+    first = ansible_playbook(ISTIO_PLAY, tmp_path, extra, timeout=1500)
+    assert first.rc == 0, first.output[-6000:]
+    assert server.statuses(f"{ISTIO_PATH}.sha256") == [200] and server.statuses(ISTIO_PATH) == [200]
+    assert k8s.lab_objects(ISTIO_SELECTOR), "the converge made no object of the istio role"
+    record = tmp_path / "cache" / ISTIO_VERSION / f".{ISTIO_ASSET}.verified.json"
+    assert json.loads(record.read_text())["sha256"] == istio_release[1].split()[0]
+
+    server.stop()  # from here on, any request for the release fails (connection refused)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{server.url}{ISTIO_PATH}.sha256", timeout=5)
+    again = ansible_playbook(ISTIO_PLAY, tmp_path, extra, timeout=1500)
+    assert again.rc == 0, again.output[-6000:]
+    runs = release_stage_runs(again.output)
+    changed_tasks = re.findall(r"TASK \[([^\]]*)\] \**\nchanged:", again.output)
+    print(f"no-op re-run offline: {again.seconds:.1f} s, release stage module runs {runs}, changed {changed_tasks}")
+    assert runs == [(RELEASE_TASK, "ok")], runs
+
+    down = ansible_playbook(ISTIO_PLAY, tmp_path, {**extra, "istio_state": "absent"}, timeout=1500)
+    assert down.rc == 0, down.output[-6000:]
+    assert release_stage_runs(down.output) == [(RELEASE_TASK, "ok")]
+    print(f"teardown offline: {down.seconds:.1f} s")
+    assert k8s.lab_objects(ISTIO_SELECTOR) == set(), "the offline teardown left objects of the istio role"
+    assert not (tmp_path / "failed.json").exists()
+    # The re-run was a no-op (checked last, so that the offline teardown is tested whatever it says).
+    assert again.changed == 0, f"the offline re-run changed {changed_tasks}"
 
 
 def minishift_fixture_tarball() -> bytes:
