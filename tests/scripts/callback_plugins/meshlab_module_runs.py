@@ -62,7 +62,8 @@ class CallbackModule(CallbackBase):
             return
         role = getattr(task, "_role", None)
         group = role.get_name(include_role_fqcn=False) if role else f"play: {self.play}"
-        name = f"{group} : {task.get_name().strip()}"
+        # A role's task is named '<role> : <task>' already (as profile_tasks names it, without the collection).
+        name = task.get_name(include_role_fqcn=False).strip() if role else f"{group} : {task.get_name().strip()}"
         self.total += 1
         self.by_group[group] = self.by_group.get(group, 0) + 1
         self.by_action[action] = self.by_action.get(action, 0) + 1

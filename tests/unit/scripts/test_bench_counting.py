@@ -84,6 +84,7 @@ def test_module_runs_are_counted_per_item_and_role(tmp_path):
     assert runs["by_group"] == {"play: counted": 4, "counted_role": 1}, runs
     assert runs["by_action"] == {"ping": 1, "command": 3, "stat": 1}, runs
     assert runs["tasks"]["play: counted : two items run, one skipped"] == 2, runs
+    assert runs["tasks"]["counted_role : in the role"] == 1, runs
 
 
 def test_profile_task_names_map_to_their_group():
