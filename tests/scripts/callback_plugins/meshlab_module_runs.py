@@ -2,7 +2,8 @@
 """Callback meshlab_module_runs: counts the module runs of a playbook run and writes them as JSON.
 
 A module run is an executed task result (ok or failed, not skipped) whose action is not one that runs on the
-controller without a module: set_fact, assert, debug, fail, meta, add_host, group_by, include_*/import_*.
+controller without a module: set_fact, assert, debug, fail, meta, add_host, group_by, validate_argument_spec (a role's
+argument check), include_*/import_*.
 Every loop item counts one (the loop's summary result does not count again). Written at the end of the run to
 the file named by MESHLAB_MODULE_RUNS_FILE: {"total", "by_group", "by_action", "tasks"}, where a group is the
 role (its short name) or, for a task outside any role, "play: <play name>".
@@ -22,7 +23,7 @@ DOCUMENTATION = """
     description: the bench's count of module runs (tests/scripts/bench.py).
 """
 
-NOT_MODULES = {"set_fact", "assert", "debug", "fail", "meta", "add_host", "group_by"}
+NOT_MODULES = {"set_fact", "assert", "debug", "fail", "meta", "add_host", "group_by", "validate_argument_spec"}
 
 
 def short_action(task) -> str:

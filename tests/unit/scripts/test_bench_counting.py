@@ -39,6 +39,10 @@ PLAY = """
     - name: cheap, not counted either
       ansible.builtin.debug:
         msg: hi
+    - name: a role's argument check runs on the controller, not counted
+      ansible.builtin.validate_argument_spec:
+        argument_spec: {x: {type: int}}
+        provided_arguments: {x: 1}
     - name: a failed run counts
       ansible.builtin.command: "false"
       ignore_errors: true
