@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import REPO, run
 from kubernetes import client
+from meshlab_testlib import REPO, run
 
 SECRET_VALUE = "cluster-read-secret-value-0417"
 

@@ -1,5 +1,8 @@
 """Fixtures of the integration suite: its own simulated clusters (not the ones Molecule uses) and the artifact
-server. The clusters are stopped at the end of the session unless MESHLAB_KEEP_CLUSTER=1."""
+server. The clusters are stopped at the end of the session unless MESHLAB_KEEP_CLUSTER=1.
+
+Every test here drives real components: ansible-playbook, the roles, a real kube-apiserver (tests/cluster) and the
+local artifact server; the shared helpers come from tests/lib (package meshlab_testlib). Nothing is mocked."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import ISTIO_VERSION, REPO, Cluster, PlaybookRun, ansible_playbook
+from meshlab_testlib import ISTIO_VERSION, REPO, Cluster, PlaybookRun, ansible_playbook
 
 # The roles with the options that make them render the most objects (on OpenShift: Scope's Route and basic auth,
 # the SCC grants, Istio's Route).

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from lab import ISTIO_VERSION, Cluster, PlaybookRun, ansible_playbook, files_under
+from meshlab_testlib import ISTIO_VERSION, Cluster, PlaybookRun, ansible_playbook, files_under
 
 # What the roles call the tasks that refuse input before any change (their first tasks).
 ARGSPEC_TASK = "Validating arguments against arg spec 'main'"

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lab import CACHE_DIR, ISTIO_VERSION, REPO, Cluster, ansible_playbook, artifacts_url, files_under
+from meshlab_testlib import CACHE_DIR, ISTIO_VERSION, REPO, Cluster, ansible_playbook, artifacts_url, files_under
 
 ISTIO_ASSET = f"istio-{ISTIO_VERSION}-linux-amd64.tar.gz"
 ISTIO_PATH = f"/istio/{ISTIO_VERSION}/{ISTIO_ASSET}"

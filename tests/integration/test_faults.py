@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from lab import (
+from meshlab_testlib import (
     ISTIO_VERSION,
     KEEP,
     Cluster,

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab import (
+from meshlab_testlib import (
     CACHE_DIR,
     ISTIO_VERSION,
     KEEP,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lab import KEEP, PREFIX, REPO, Cluster, ansible_playbook, run, start_cluster
+from meshlab_testlib import KEEP, PREFIX, REPO, Cluster, ansible_playbook, run, start_cluster
 
 STUB = Path(__file__).resolve().parent / "fixtures" / "addon_stub.py"
 BOOKINFO = ["productpage", "details", "reviews", "ratings"]

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 from converged import Converged
-from lab import CACHE_DIR, LAB_SELECTOR, REPO, Cluster, run
+from meshlab_testlib import CACHE_DIR, LAB_SELECTOR, REPO, Cluster, run
 
 SCAN_DIR = REPO / "tests" / "scan"
 ALLOWLIST = SCAN_DIR / "allowlist.yml"

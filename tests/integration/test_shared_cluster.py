@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lab import (
+from meshlab_testlib import (
     ISTIO_VERSION,
     KEEP,
     LAB_SELECTOR,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab import PREFIX, REPO, Cluster, PlaybookRun, ansible_playbook
+from meshlab_testlib import PREFIX, REPO, Cluster, PlaybookRun, ansible_playbook
 from meshlab_testlib.factcache import cached_fact
 
 NAMESPACE = f"it-stale-fact-{PREFIX}"[:63].rstrip("-")

@@ -18,7 +18,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from lab import ISTIO_VERSION, KEEP, LAB_SELECTOR, REPO, Cluster, PlaybookRun, ansible_playbook, start_cluster
+from meshlab_testlib import (
+    ISTIO_VERSION,
+    KEEP,
+    LAB_SELECTOR,
+    REPO,
+    Cluster,
+    PlaybookRun,
+    ansible_playbook,
+    start_cluster,
+)
 
 SITE = REPO / "playbooks" / "site.yml"
 RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")

@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from lab import (
+from meshlab_testlib import (
     ISTIO_VERSION,
     KEEP,
     LAB_SELECTOR,
