@@ -23,6 +23,9 @@ own published fact (meshlab_cluster in that cluster's fact cache). (c) is run on
 shared by the strategies. Prints medians, ratios per strategy, the goals (judged with the strategy
 `make lab` uses), the slowest tasks of (a) and (b) (ansible.posix.profile_tasks), writes
 docs/bench.md and deletes its clusters at the end, also on failure or interruption.
+
+site.yml is launched, and its PLAY RECAP read, by the tests' shared helpers (tests/lib, package meshlab_testlib:
+Playbook, parse_recap, cached_fact), as every test layer does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+LIB = REPO / "tests" / "lib"
+if str(LIB) not in sys.path:
+    sys.path.insert(0, str(LIB))
+
+from meshlab_testlib import BIN_DIR, RECAP_LINE, Playbook, cached_fact  # noqa: E402 - tests/lib on the path first
+
 LABEL = "app.kubernetes.io/part-of=meshlab"
 GOAL_NOOP = 0.25  # (b)/(a)
 GOAL_BASELINE = 2.0  # (a)/(c)
@@ -53,7 +62,6 @@ DROP_ANNOTATIONS = {
     "deployment.kubernetes.io/revision",
     "deprecated.daemonset.template.generation",
 }
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
 STRATEGIES = ("linear", "mitogen_linear")
 PROFILE_LINE = re.compile(r"^(?P<name>\S.*?) -*\s?(?P<secs>\d+\.\d+)s$")
 
@@ -65,7 +73,7 @@ def log(msg: str) -> None:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.bin_dir = Path(os.environ.get("MESHLAB_KWOK_BIN_DIR") or REPO / ".cache/bin/lab")
+        self.bin_dir = BIN_DIR  # MESHLAB_KWOK_BIN_DIR (make lab-bin's folder)
         self.kubectl = str(self.bin_dir / "kubectl")
         self.kwokctl = str(self.bin_dir / "kwokctl")
         self.bench_id = time.strftime("%Y%m%d%H%M%S")
@@ -125,27 +133,17 @@ class Bench:
             "bin": base / "bin",
         }
 
-    def site_env_and_vars(self, name: str, strategy: str) -> tuple[dict[str, str], Path]:
+    def module_runs_file(self, name: str, label: str) -> Path:
+        """Where the module-run callback writes the counts of run `label` on cluster `name`."""
+        return self.cluster_dirs(name)["logs"] / f"{label}.module-runs.json"
+
+    def site_playbook(self, name: str, label: str, strategy: str = "linear", tags: str | None = None) -> Playbook:
+        """site.yml for cluster `name`, as the bench launches it: from the copy (self.src) with the copy's ansible.cfg
+        and collections path, the cluster's own fact cache and report folder, `strategy`'s environment (never an
+        inherited ANSIBLE_STRATEGY*), ansible.posix.profile_tasks and the module-run callback."""
         d = self.cluster_dirs(name)
         for key in ("kube", "report", "facts", "logs", "bin"):
             d[key].mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_STRATEGY")}
-        env.update(self.strategy_env[strategy] or {})
-        env.update(
-            {
-                "ANSIBLE_CONFIG": str(self.src / "ansible.cfg"),
-                "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
-                "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(d["facts"]),
-                "MESHLAB_REPORT_DIR": str(d["report"]),
-                "ANSIBLE_CALLBACK_PLUGINS": str(self.src / "tests/scripts/callback_plugins"),
-                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,meshlab_module_runs",
-                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
-                "PROFILE_TASKS_SORT_ORDER": "descending",
-                "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_FORCE_COLOR": "0",
-                "COLUMNS": "160",
-            }
-        )
         extra = {
             "minishift_provider": "kwok",
             "minishift_kwok_bin_dir": str(self.bin_dir),
@@ -160,22 +158,38 @@ class Bench:
             "istio_bin_dir": str(d["bin"]),
             "site_report_dir": str(d["report"]),
         }
-        vars_file = d["base"] / "extra-vars.json"
-        vars_file.write_text(json.dumps(extra, indent=2) + "\n")
-        return env, vars_file
+        return Playbook(
+            "playbooks/site.yml",
+            workdir=d["base"],
+            extra_vars=extra,
+            args=("--tags", tags) if tags else (),
+            # The inventory's connection (local) and Python (ansible_playbook_python), as `make lab` has them.
+            inventory="inventory/localhost.yml",
+            connection=None,
+            python=None,
+            config=self.src / "ansible.cfg",
+            collections=self.collections,
+            fact_cache=d["facts"],
+            report_dir=d["report"],
+            base_env={k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_STRATEGY")},
+            env={
+                **(self.strategy_env[strategy] or {}),
+                "ANSIBLE_CALLBACK_PLUGINS": str(self.src / "tests/scripts/callback_plugins"),
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,meshlab_module_runs",
+                "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "all",
+                "PROFILE_TASKS_SORT_ORDER": "descending",
+                "COLUMNS": "160",
+                "MESHLAB_MODULE_RUNS_FILE": str(self.module_runs_file(name, label)),
+            },
+            cwd=self.src,
+        )
 
     def cached_cluster(self, name: str) -> dict:
         """meshlab_cluster as the lab published it in cluster `name`'s fact cache."""
         facts = self.cluster_dirs(name)["facts"]
-        for path in sorted(facts.iterdir()) if facts.is_dir() else []:
-            data = json.loads(path.read_text())
-            # ansible-core 2.19+ wraps the payload as JSON text and keeps tagged values as {value, tags, ...}.
-            data = json.loads(data["__payload__"]) if "__payload__" in data else data
-            fact = data.get("meshlab_cluster")
-            if isinstance(fact, dict) and "__ansible_type" in fact:
-                fact = fact["value"]
-            if isinstance(fact, dict) and fact.get("kubeconfig"):
-                return fact
+        fact = cached_fact(facts, "meshlab_cluster")
+        if isinstance(fact, dict) and fact.get("kubeconfig"):
+            return fact
         raise RuntimeError(f"cluster {name}: site.yml --tags cluster published no meshlab_cluster in {facts}")
 
     def kubeconfig(self, name: str) -> str:
@@ -186,35 +200,17 @@ class Bench:
 
     def site(self, name: str, label: str, strategy: str = "linear", tags: str | None = None) -> dict:
         """Run site.yml for cluster `name`; return wall time, recap, profile and module runs."""
-        env, vars_file = self.site_env_and_vars(name, strategy)
-        runs_file = self.cluster_dirs(name)["logs"] / f"{label}.module-runs.json"
-        env["MESHLAB_MODULE_RUNS_FILE"] = str(runs_file)
-        cmd = ["ansible-playbook", "-i", "inventory/localhost.yml", "playbooks/site.yml", "-e", f"@{vars_file}"]
-        if tags:
-            cmd += ["--tags", tags]
         log_file = self.cluster_dirs(name)["logs"] / f"{label}.log"
-        start = time.monotonic()
-        with log_file.open("w") as out:
-            proc = subprocess.run(cmd, cwd=self.src, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
-        elapsed = time.monotonic() - start
-        text = log_file.read_text(errors="replace")
-        if proc.returncode != 0:
-            tail = "\n".join(text.splitlines()[-40:])
-            raise RuntimeError(
-                f"site.yml ({label}, cluster {name}) failed with rc={proc.returncode}; log {log_file}:\n{tail}"
-            )
-        recap = {}
-        for line in text.splitlines():
-            m = RECAP.match(line.strip())
-            if m:
-                recap = dict(
-                    zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, m.groups()), strict=True)
-                )
+        run = self.site_playbook(name, label, strategy, tags).run(timeout=None, log_file=log_file)
+        if run.rc != 0:
+            tail = "\n".join(run.output.splitlines()[-40:])
+            raise RuntimeError(f"site.yml ({label}, cluster {name}) failed with rc={run.rc}; log {log_file}:\n{tail}")
+        runs_file = self.module_runs_file(name, label)
         runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
         return {
-            "seconds": elapsed,
-            "recap": recap,
-            "profile": parse_profile(text),
+            "seconds": run.seconds,
+            "recap": run.recap,
+            "profile": parse_profile(run.output),
             "log": str(log_file),
             "module_runs": runs.get("total"),
             "module_runs_by_group": runs.get("by_group", {}),
@@ -424,7 +420,7 @@ def parse_profile(text: str) -> list[tuple[str, float]]:
     out = []
     for line in lines[start + 1 :]:
         m = PROFILE_LINE.match(line.rstrip())
-        if m and not RECAP.match(line.strip()):
+        if m and not RECAP_LINE.match(line.strip()):
             out.append((m.group("name").strip(), float(m.group("secs"))))
     return out
 

@@ -3,6 +3,7 @@ run, its per-task grouping (tests/scripts/bench.py) and the strategy choice (tes
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -110,3 +111,75 @@ def test_strategy_script_answers(asked, rc):
         assert proc.stdout.split() == ["ANSIBLE_STRATEGY=linear"]
     else:
         assert "not one of auto, linear, mitogen_linear" in proc.stderr
+
+
+def bench_of(tmp_path: Path) -> bench.Bench:
+    args = argparse.Namespace(
+        committed=False,
+        workdir=str(tmp_path / "bench"),
+        istio_version="1.2.3",
+        istio_base_url="http://127.0.0.1:9/istio",
+        lab_strategy="linear",
+    )
+    return bench.Bench(args)
+
+
+@pytest.mark.parametrize("tags", [None, "cluster"])
+def test_site_is_launched_with_the_bench_environment(tmp_path, monkeypatch, tags):
+    """The bench launches site.yml through tests/lib's Playbook with the copy's config and collections, the
+    cluster's own fact cache, report folder and istio_bin_dir, its strategy (not the caller's), profile_tasks and the
+    module-run callback."""
+    monkeypatch.setenv("ANSIBLE_STRATEGY", "free")
+    monkeypatch.setenv("ANSIBLE_STRATEGY_PLUGINS", "/nowhere")
+    b = bench_of(tmp_path)
+    launch = b.site_playbook("bench-x-1l", "a-first", "linear", tags)
+    env, cmd = launch.environment(), launch.command()
+    d = b.cluster_dirs("bench-x-1l")
+    assert env["ANSIBLE_CONFIG"] == str(b.src / "ansible.cfg")
+    assert env["ANSIBLE_COLLECTIONS_PATH"] == str(b.collections)
+    assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] == str(d["facts"])
+    assert env["MESHLAB_REPORT_DIR"] == str(d["report"])
+    assert env["ANSIBLE_STRATEGY"] == "linear" and "ANSIBLE_STRATEGY_PLUGINS" not in env
+    assert env["ANSIBLE_CALLBACK_PLUGINS"] == str(b.src / "tests/scripts/callback_plugins")
+    assert env["ANSIBLE_CALLBACKS_ENABLED"] == "ansible.posix.profile_tasks,meshlab_module_runs"
+    assert env["MESHLAB_MODULE_RUNS_FILE"] == str(d["logs"] / "a-first.module-runs.json")
+    assert env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] == "all" and env["ANSIBLE_NOCOLOR"] == "1"
+    assert launch.cwd == b.src
+    assert cmd[:3] == ["ansible-playbook", "-i", "inventory/localhost.yml"] and cmd[-1] == "playbooks/site.yml"
+    assert "-c" not in cmd and not any(a.startswith("ansible_python_interpreter=") for a in cmd)
+    assert (["--tags", tags] == cmd[-3:-1]) if tags else "--tags" not in cmd
+    extra = json.loads(Path(cmd[cmd.index("-e") + 1].removeprefix("@")).read_text())
+    assert extra["istio_bin_dir"] == str(d["bin"]) and extra["site_report_dir"] == str(d["report"])
+    assert extra["minishift_kwok_cluster_name"] == "bench-x-1l" and extra["minishift_kwok_workdir"] == str(d["kwok"])
+    assert extra["istio_download_allow_http"] is True
+
+
+def test_cached_cluster_is_the_published_fact(tmp_path):
+    b = bench_of(tmp_path)
+    facts = b.cluster_dirs("bench-x-1c")["facts"]
+    facts.mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="published no meshlab_cluster"):
+        b.cached_cluster("bench-x-1c")
+    published = {"kubeconfig": "/k/kubeconfig", "context": "kwok-bench-x-1c"}
+    tagged = {"__ansible_type": "dict", "value": published, "tags": []}  # ansible-core 2.19's cache
+    (facts / "localhost").write_text(json.dumps({"__payload__": json.dumps({"meshlab_cluster": tagged})}))
+    assert b.cached_cluster("bench-x-1c") == published
+
+
+def test_profile_lines_after_the_recap():
+    text = "\n".join(
+        [
+            "TASK [x] ***",
+            "ok: [localhost]",
+            "PLAY RECAP *********",
+            "localhost                  : ok=6    changed=1    unreachable=0    failed=0    skipped=3    rescued=0",
+            "",
+            "meshlab.service_mesh.istio : Applied ------------------------------------ 12.50s",
+            "The fact cache folder is private (0700) ---------------------------------- 0.83s",
+        ]
+    )
+    assert bench.parse_profile(text) == [
+        ("meshlab.service_mesh.istio : Applied", 12.5),
+        ("The fact cache folder is private (0700)", 0.83),
+    ]
+    assert bench.parse_profile("no recap here") == []
