@@ -112,8 +112,9 @@ host-deps: ## Debian packages the tests need on the host (docker.io, debootstrap
 sanity: setup host-deps ## ansible-test sanity on a copy placed at ansible_collections/meshlab/service_mesh
 	tests/scripts/sanity.sh
 
-unit: setup ## pytest unit tests under tests/unit
-	pytest tests/unit
+# The Istio release tarball (artifacts-build) is unit-test input: the addon patches are checked against its samples.
+unit: setup artifacts-build ## pytest unit tests under tests/unit
+	MESHLAB_REQUIRE_RELEASE=1 pytest tests/unit
 
 syntax: setup ## ansible-playbook --syntax-check on every playbook
 	@for p in $(PLAYBOOKS); do \
@@ -211,7 +212,7 @@ $(MATRIX_DIR)/core-%/.installed: tests/matrix/core-%.txt tests/scripts/matrix-ve
 .PHONY: matrix matrix-installed $(addprefix matrix-,$(MATRIX_CORES))
 matrix: $(addprefix matrix-,$(MATRIX_CORES)) matrix-installed ## The ansible-core version matrix: sanity + unit per core, the installed lab on the newest
 
-$(addprefix matrix-,$(MATRIX_CORES)): matrix-%: setup host-deps $(MATRIX_DIR)/core-%/.installed
+$(addprefix matrix-,$(MATRIX_CORES)): matrix-%: setup host-deps artifacts-build $(MATRIX_DIR)/core-%/.installed
 	MESHLAB_SANITY_VENV=$(MATRIX_DIR)/core-$* MESHLAB_SANITY_COLLECTIONS=$(MATRIX_DIR)/core-$*/collections \
 	  tests/scripts/sanity.sh
 	cd $(CURDIR) && env -u ANSIBLE_COLLECTIONS_PATH PYTHONPATH=$(MATRIX_DIR)/core-$*/collections \
