@@ -3,6 +3,10 @@
 # after a failure so one run shows every broken layer, prints how long each took and what
 # each ran, and exits non-zero when any layer failed.
 #
+# An argument is a group of layers: `a` runs alone; `a+b` runs a and b at the same time (lanes);
+# `a,b+c` runs the lane a-then-b at the same time as c. The next group starts when every lane of
+# this one has ended; each layer is still recorded (result, seconds, count) on its own.
+#
 # A run cannot pass empty: no layer named is a failure, and so is a layer that exits 0
 # without showing that it checked something. What counts, per layer kind (from its output):
 #   pytest layers (unit, test-cluster, integration, any layer printing pytest's summary)
@@ -100,14 +104,30 @@ record() {
   counts+=("$count")
 }
 
+# One layer of a lane: make <layer>, its lines to the console as they come, each prefixed by the
+# layer's name; its exit code and seconds into <layer>.rc.
+run_in_lane() {
+  local layer=$1 s=$SECONDS mp tp rc
+  : >"$logdir/$layer.log"
+  make --no-print-directory "$layer" >"$logdir/$layer.log" 2>&1 &
+  mp=$!
+  tail -n +1 -F --pid="$mp" "$logdir/$layer.log" 2>/dev/null | sed -u "s/^/[$layer] /" &
+  tp=$!
+  wait "$mp"
+  rc=$?
+  wait "$tp"
+  echo "$rc $((SECONDS - s))" >"$logdir/$layer.rc"
+}
+
 # A layer is run alone, or, written a+b, at the same time as others: layers that use clusters and
-# servers of their own (integration's, Molecule's) spend most of their time waiting on them, so two
-# at once take far less than one after the other. Their output goes to the console with each line
-# prefixed by the layer's name.
+# servers of their own (integration's, Molecule's) spend most of their time waiting on them, and a
+# one-process layer (sanity, a matrix core) leaves the second core idle, so two lanes at once take
+# far less than one after the other. Layers sharing a lane (a,b) run one after the other in it.
 total=0
 for group in "$@"; do
-  IFS=+ read -r -a layers <<<"$group"
-  printf '\n===== make %s =====\n' "${layers[*]}"
+  IFS=+ read -r -a lanes <<<"$group"
+  IFS=, read -r -a layers <<<"${group//+/,}"
+  printf '\n===== make %s =====\n' "${group//[+,]/ }"
   start=$SECONDS
   if [ "${#layers[@]}" -eq 1 ]; then
     layer=${layers[0]}
@@ -115,20 +135,20 @@ for group in "$@"; do
     record "$layer" "${PIPESTATUS[0]}" $((SECONDS - start))
   else
     pids=()
-    for layer in "${layers[@]}"; do
+    for lane in "${lanes[@]}"; do
+      IFS=, read -r -a steps <<<"$lane"
       (
-        s=$SECONDS
-        make --no-print-directory "$layer" >"$logdir/$layer.log" 2>&1
-        echo "$? $((SECONDS - s))" >"$logdir/$layer.rc"
+        for layer in "${steps[@]}"; do
+          run_in_lane "$layer"
+        done
       ) &
       pids+=($!)
-      # the layer's lines, as they come, named
-      tail -n +1 -F --pid=$! "$logdir/$layer.log" 2>/dev/null | sed -u "s/^/[$layer] /" &
     done
     wait "${pids[@]}"
-    sleep 1
     for layer in "${layers[@]}"; do
-      read -r rc seconds <"$logdir/$layer.rc"
+      # a lane killed before its layer ended leaves no .rc: that layer failed
+      rc=1 seconds=$((SECONDS - start))
+      [ -s "$logdir/$layer.rc" ] && read -r rc seconds <"$logdir/$layer.rc"
       record "$layer" "$rc" "$seconds"
     done
   fi
