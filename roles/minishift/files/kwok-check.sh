@@ -17,6 +17,7 @@ for b in "$@"; do
 done
 
 exists=false ready=false ready_error="" clusters_error="" nodes=-1 nodes_ready=-1
+api_url="" git_version="" openshift_api=false
 if [ -z "$missing" ]; then
   if clusters=$("$bin/kwokctl" get clusters 2>&1); then
     printf '%s\n' "$clusters" | grep -qx -- "$name" && exists=true
@@ -32,6 +33,16 @@ if [ -z "$missing" ]; then
         nodes=$(printf '%s' "$conds" | tr -cd '/' | wc -c | tr -d ' ')
         nodes_ready=$(printf '%s' "$conds" | tr '/' '\n' | grep -c '^True$')
       fi
+      # What the role compares with the cached meshlab_cluster (so that a cluster as it was
+      # described last time needs no cluster_facts run): the API's URL, its version, and whether
+      # it serves an OpenShift API group (then the role always describes it again).
+      api_url=$("$bin/kubectl" --kubeconfig "$kubeconfig" config view --minify -o 'jsonpath={.clusters[0].cluster.server}' 2>/dev/null)
+      git_version=$("$bin/kubectl" --kubeconfig "$kubeconfig" --request-timeout=5s get --raw /version 2>/dev/null \
+        | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | head -n 1)
+      if "$bin/kubectl" --kubeconfig "$kubeconfig" --request-timeout=5s get --raw /apis 2>/dev/null \
+          | grep -Eq '"name": *"(route|security|config|project|apps)\.openshift\.io"'; then
+        openshift_api=true
+      fi
     else
       ready_error=$out
     fi
@@ -45,5 +56,6 @@ fi
 
 printf '{"missing": [%s], "exists": %s, "clusters_error": %s, "ready": %s, "ready_error": %s, ' \
   "$missing" "$exists" "$(str "$clusters_error")" "$ready" "$(str "$ready_error")"
-printf '"nodes": %s, "nodes_ready": %s, "kubeconfig_mode": %s, "kubeconfig_dir_mode": %s, "workdir_mode": %s, "config_ok": %s}\n' \
+printf '"nodes": %s, "nodes_ready": %s, "kubeconfig_mode": %s, "kubeconfig_dir_mode": %s, "workdir_mode": %s, "config_ok": %s, ' \
   "$nodes" "$nodes_ready" "$(str "$(mode "$kubeconfig")")" "$(str "$(mode "$kubeconfig_dir")")" "$(str "$(mode "$workdir")")" "$config_ok"
+printf '"api_url": %s, "git_version": %s, "openshift_api": %s}\n' "$(str "$api_url")" "$(str "$git_version")" "$openshift_api"
