@@ -74,6 +74,40 @@ options:
     description: Seconds to wait for each answer of the API server.
     type: int
     default: 30
+  wait:
+    description:
+      - Wait until the objects of the queries named in O(wait.keys) are ready, polling in the same
+        module run (one Python process, one API client; API discovery is not repeated per poll).
+      - Without O(wait) the queries are read once.
+      - Ready means, for a C(Deployment), C(status.observedGeneration) >= C(metadata.generation),
+        C(status.updatedReplicas) == C(status.availableReplicas) == C(spec.replicas) (default 1; 0 replicas
+        is ready) and no old replicas left (C(status.replicas) == C(status.updatedReplicas));
+        for a C(DaemonSet), C(status.observedGeneration) >= C(metadata.generation) and
+        C(status.updatedNumberScheduled) == C(status.numberAvailable) == C(status.desiredNumberScheduled);
+        for a C(StatefulSet), C(status.observedGeneration) >= C(metadata.generation) and
+        C(status.readyReplicas) == C(status.updatedReplicas) == C(spec.replicas) (default 1);
+        for a C(Pod), its C(Ready) condition is C(True); any other kind is ready when it is present.
+      - A waited-for query that lists nothing is ready (there is nothing to wait for), unless it has
+        O(queries[].name); then the module waits for that object to appear.
+      - When O(wait.timeout) passes with objects not ready the module fails, naming each object not
+        ready (kind, namespace, name) and why.
+      - Only the waited-for queries are read again on each poll; the others are read once.
+    type: dict
+    suboptions:
+      timeout:
+        description: Seconds to wait at most, more than 0.
+        type: float
+        required: true
+      sleep:
+        description: Seconds between two polls, more than 0.
+        type: float
+        default: 0.5
+      keys:
+        description:
+          - Keys (O(queries[].key)) of the queries whose objects must be ready.
+          - Default every query.
+        type: list
+        elements: str
 requirements:
   - kubernetes >= 24.2.0 (Python client)
 extends_documentation_fragment:
@@ -130,6 +164,28 @@ EXAMPLES = r"""
   register: grafana_secret
   no_log: true
 
+- name: The lab's workloads are rolled out (one module run; polls every 0.5 s, at most 300 s)
+  meshlab.service_mesh.cluster_read:
+    queries:
+      - key: bookinfo
+        api_version: apps/v1
+        kind: Deployment
+        namespace: bookinfo
+        label_selectors: [app.kubernetes.io/part-of=meshlab]
+      - key: gateway
+        api_version: networking.istio.io/v1
+        kind: Gateway
+        namespace: bookinfo
+        name: bookinfo-gateway
+    wait:
+      timeout: 300
+      keys: [bookinfo]
+  register: rollout
+
+- name: How long the rollout took is shown
+  ansible.builtin.debug:
+    msg: "{{ rollout.resources.bookinfo | length }} Deployments ready after {{ rollout.waited }} s"
+
 - name: The API server options come from the action group's defaults
   module_defaults:
     group/meshlab.service_mesh.k8s:
@@ -161,11 +217,30 @@ missing_apis:
   type: list
   elements: str
   sample: [policies]
+waited:
+  description: Seconds spent waiting (0 when the objects were ready at the first read).
+  returned: when O(wait) is given
+  type: float
+  sample: 1.52
+not_ready:
+  description:
+    - The objects not ready at the last poll, each with the query's key, the object's kind, namespace and
+      name, and why it is not ready. Empty on success.
+  returned: when O(wait) is given
+  type: list
+  elements: dict
+  sample:
+    - key: bookinfo
+      kind: Deployment
+      namespace: bookinfo
+      name: reviews-v1
+      reason: 2/3 available, 3/3 updated
 """
 
 import copy
 import json
 import os
+import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -193,6 +268,11 @@ QUERY_OPTIONS: dict[str, Any] = {
     "name": {"type": "str"},
     "label_selectors": {"type": "list", "elements": "str", "default": []},
     "include_data": {"type": "bool", "default": False},
+}
+WAIT_OPTIONS: dict[str, Any] = {
+    "timeout": {"type": "float", "required": True},
+    "sleep": {"type": "float", "default": 0.5},
+    "keys": {"type": "list", "elements": "str", "no_log": False},
 }
 
 
@@ -270,6 +350,10 @@ class ClusterReader:
                     r["kind"]: r for r in doc.get("resources") or [] if "/" not in r.get("name", "/") and r.get("kind")
                 }
         return self._resources[api_version]
+
+    def forget(self, api_version: str) -> None:
+        """Discover this API version again at its next read, if the server did not serve it or the kind."""
+        self._resources.pop(api_version, None)
 
     def list_path(self, query: dict[str, Any], resource: dict[str, Any], namespace: str | None) -> str:
         base = group_version_path(query["api_version"])
@@ -367,6 +451,156 @@ def run_queries(reader: ClusterReader, queries: list[dict[str, Any]]) -> dict[st
     return {"resources": resources, "missing_apis": missing}
 
 
+def check_wait(wait: dict[str, Any] | None, queries: list[dict[str, Any]]) -> str | None:
+    """What is wrong with the wait option (timeout, sleep, keys), or None."""
+    if wait is None:
+        return None
+    if not wait["timeout"] > 0:
+        return f"wait.timeout must be more than 0 seconds; got {wait['timeout']}"
+    if not wait["sleep"] > 0:
+        return f"wait.sleep must be more than 0 seconds; got {wait['sleep']}"
+    known = [q["key"] for q in queries]
+    unknown = [k for k in wait["keys"] or [] if k not in known]
+    if unknown:
+        return (
+            f"wait.keys: {', '.join(unknown)} {'is not the key' if len(unknown) == 1 else 'are not keys'} "
+            f"of any query; the queries' keys are: {', '.join(known)}"
+        )
+    return None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _pod_reason(status: dict[str, Any]) -> str | None:
+    conditions = status.get("conditions") or []
+    ready = [c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"]
+    if ready and str(ready[0].get("status")) == "True":
+        return None
+    phase = status.get("phase") or "no phase yet"
+    why = f"Ready is {ready[0].get('status')}" if ready else "no Ready condition yet"
+    detail = ready[0].get("reason") if ready else None
+    return f"{why} (phase {phase}{', ' + str(detail) if detail else ''})"
+
+
+def _counts_reason(kind: str, spec: dict[str, Any], status: dict[str, Any]) -> str | None:
+    """A Deployment's, DaemonSet's or StatefulSet's replica counts against what it wants (observed already)."""
+    if kind == "DaemonSet":
+        want = _int(status.get("desiredNumberScheduled"))
+        done, updated = _int(status.get("numberAvailable")), _int(status.get("updatedNumberScheduled"))
+        word, extra = "available", ""
+    elif kind == "StatefulSet":
+        want = _int(spec.get("replicas"), 1)
+        done, updated = _int(status.get("readyReplicas")), _int(status.get("updatedReplicas"))
+        word, extra = "ready", ""
+    else:
+        want = _int(spec.get("replicas"), 1)
+        done, updated = _int(status.get("availableReplicas")), _int(status.get("updatedReplicas"))
+        old = _int(status.get("replicas")) - updated
+        word, extra = "available", (f", {old} old replicas pending termination" if old > 0 else "")
+    if done == updated == want and not extra:
+        return None
+    return f"{done}/{want} {word}, {updated}/{want} updated{extra}"
+
+
+def not_ready_reason(item: dict[str, Any]) -> str | None:
+    """Why the object is not ready (see the wait option's documentation), or None when it is ready."""
+    kind = item.get("kind")
+    if kind not in ("Deployment", "DaemonSet", "StatefulSet", "Pod"):
+        return None
+    status = item.get("status") or {}
+    if kind == "Pod":
+        return _pod_reason(status)
+    generation = _int((item.get("metadata") or {}).get("generation"), 0)
+    observed = status.get("observedGeneration")
+    if observed is None or _int(observed) < generation:
+        seen = "nothing" if observed is None else f"generation {observed}"
+        return f"not observed yet (generation {generation}, the controller has seen {seen})"
+    return _counts_reason(kind, item.get("spec") or {}, status)
+
+
+def not_ready_of(query: dict[str, Any], found: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The query's objects that are not ready, each with its key, kind, namespace, name and reason."""
+    if not found:
+        if not query["name"]:
+            return []  # nothing listed, nothing to wait for
+        why = "not served by the API server yet" if found is None else "not found yet"
+        namespace = query["namespace"] if query["namespaces"] is None else ",".join(query["namespaces"]) or None
+        return [
+            {
+                "key": query["key"],
+                "kind": query["kind"],
+                "namespace": namespace,
+                "name": query["name"],
+                "reason": f"{query['kind']} ({query['api_version']}) {why}",
+            }
+        ]
+    out = []
+    for item in found:
+        reason = not_ready_reason(item)
+        if reason is not None:
+            metadata = item.get("metadata") or {}
+            out.append(
+                {
+                    "key": query["key"],
+                    "kind": item.get("kind") or query["kind"],
+                    "namespace": metadata.get("namespace"),
+                    "name": metadata.get("name"),
+                    "reason": reason,
+                }
+            )
+    return out
+
+
+def describe(entry: dict[str, Any]) -> str:
+    where = f"{entry['namespace']}/{entry['name']}" if entry.get("namespace") else str(entry["name"])
+    return f"{entry['kind']} {where}: {entry['reason']}"
+
+
+def wait_for(
+    reader: ClusterReader,
+    queries: list[dict[str, Any]],
+    result: dict[str, Any],
+    wait: dict[str, Any],
+    *,
+    clock: Any = time.monotonic,
+    sleep: Any = time.sleep,
+) -> str | None:
+    """Poll the waited-for queries until their objects are ready; fill waited/not_ready. A message on timeout."""
+    keys = set(wait["keys"]) if wait["keys"] is not None else {q["key"] for q in queries}
+    waited_queries = [q for q in queries if q["key"] in keys]
+    start = clock()
+    deadline = start + wait["timeout"]
+    found: dict[str, list[dict[str, Any]] | None] = {
+        q["key"]: (None if q["key"] in result["missing_apis"] else result["resources"][q["key"]])
+        for q in waited_queries
+    }
+    while True:
+        not_ready = [entry for q in waited_queries for entry in not_ready_of(q, found[q["key"]])]
+        now = clock()
+        result["waited"] = round(now - start, 3)
+        result["not_ready"] = not_ready
+        if not not_ready:
+            return None
+        if now >= deadline:
+            listed = "; ".join(describe(entry) for entry in not_ready)
+            return f"wait: {len(not_ready)} object(s) not ready after {wait['timeout']:g} s (wait.timeout): {listed}"
+        sleep(max(0.0, min(wait["sleep"], deadline - now)))
+        for query in waited_queries:
+            if found[query["key"]] is None and query["name"]:
+                reader.forget(query["api_version"])  # its API may be served by now (a CRD just applied)
+            found[query["key"]] = reader.read(query)
+            result["resources"][query["key"]] = found[query["key"]] or []
+        missing = result["missing_apis"]
+        result["missing_apis"] = [
+            q["key"] for q in queries if (found[q["key"]] is None if q["key"] in found else q["key"] in missing)
+        ]
+
+
 def main() -> None:
     argument_spec = copy.deepcopy(AUTH_ARG_SPEC)
     argument_spec.update(
@@ -378,11 +612,12 @@ def main() -> None:
             "mutually_exclusive": [("namespace", "namespaces")],
         },
         request_timeout={"type": "int", "default": 30},
+        wait={"type": "dict", "options": WAIT_OPTIONS},
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    problem = check_queries(module.params["queries"])
+    problem = check_queries(module.params["queries"]) or check_wait(module.params["wait"], module.params["queries"])
     if problem:
         module.fail_json(msg=problem)
     auth = auth_options(module.params)
@@ -394,10 +629,16 @@ def main() -> None:
         kubeconfig = auth.get("kubeconfig")
         where = "given as a dict" if isinstance(kubeconfig, dict) else kubeconfig_path(kubeconfig)
         module.fail_json(msg=readable(f"cannot read kubeconfig {where}: {type(exc).__name__}: {exc}", auth))
+    reader = ClusterReader(api_client, module.params["request_timeout"])
     try:
-        result = run_queries(ClusterReader(api_client, module.params["request_timeout"]), module.params["queries"])
+        result = run_queries(reader, module.params["queries"])
+        timed_out = None
+        if module.params["wait"] is not None:
+            timed_out = wait_for(reader, module.params["queries"], result, module.params["wait"])
     except ReadError as exc:
         module.fail_json(msg=str(exc))
+    if timed_out:
+        module.fail_json(msg=timed_out, changed=False, **result)
     module.exit_json(changed=False, **result)
 
 

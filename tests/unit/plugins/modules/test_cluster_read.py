@@ -35,7 +35,11 @@ DISCOVERY = {
         {"name": "secrets", "namespaced": True, "kind": "Secret"},
         {"name": "namespaces", "namespaced": False, "kind": "Namespace"},
     ],
-    "/apis/apps/v1": [{"name": "deployments", "namespaced": True, "kind": "Deployment"}],
+    "/apis/apps/v1": [
+        {"name": "deployments", "namespaced": True, "kind": "Deployment"},
+        {"name": "daemonsets", "namespaced": True, "kind": "DaemonSet"},
+        {"name": "statefulsets", "namespaced": True, "kind": "StatefulSet"},
+    ],
 }
 
 
@@ -51,6 +55,9 @@ class FakeApiServer:
     """Objects by (list path without query); answers discovery from DISCOVERY; 403 for namespaces in ``forbidden``."""
 
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Objects that change from one list request to the next: the n-th request to a path gets the n-th list
+    # (the last one from then on). Takes the place of ``objects`` for these paths.
+    timeline: dict[str, list[list[dict[str, Any]]]] = field(default_factory=dict)
     forbidden: set[str] = field(default_factory=set)
     seen: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -73,7 +80,12 @@ class FakeApiServer:
             return 403, {"kind": "Status", "status": "Failure", "message": message, "reason": "Forbidden", "code": 403}
         if not any(path.startswith(p + "/") for p in DISCOVERY):
             return 404, {"kind": "Status", "status": "Failure", "message": "the server could not find it", "code": 404}
-        items = list(self.objects.get(path, []))
+        if path in self.timeline:
+            versions = self.timeline[path]
+            index = self.paths().count(path) - 1  # this request is already recorded
+            items = list(versions[min(index, len(versions) - 1)])
+        else:
+            items = list(self.objects.get(path, []))
         for selector in query.get("labelSelector", [""])[0].split(","):
             if selector:
                 key, _eq, value = selector.partition("=")
@@ -445,3 +457,255 @@ def test_namespace_and_namespaces_exclude_each_other(kubeconfig: Path, run: Call
 def test_it_is_in_the_k8s_action_group() -> None:
     runtime = yaml.safe_load((REPO / "meta" / "runtime.yml").read_text())
     assert "cluster_read" in runtime["action_groups"]["k8s"]
+
+
+# --- wait: the queries' objects are polled until ready, in the same module run ---------------------------------
+
+DEPLOYMENTS = "/apis/apps/v1/namespaces/bookinfo/deployments"
+
+
+def workload(
+    kind: str, name: str, status: dict[str, Any] | None, replicas: int | None = 1, generation: int = 1
+) -> dict[str, Any]:
+    item = obj(kind, name, "bookinfo", {"app": name})
+    item["metadata"]["generation"] = generation
+    item["spec"] = {} if replicas is None else {"replicas": replicas}
+    if status is not None:
+        item["status"] = status
+    return item
+
+
+def deployment(name: str, available: int, replicas: int | None = 1, **status: Any) -> dict[str, Any]:
+    want = 1 if replicas is None else replicas
+    return workload(
+        "Deployment",
+        name,
+        {"observedGeneration": 1, "replicas": want, "updatedReplicas": want, "availableReplicas": available, **status},
+        replicas,
+    )
+
+
+def wait_args(kubeconfig: Path, queries: list[dict[str, Any]], **wait: Any) -> dict[str, Any]:
+    return {"kubeconfig": str(kubeconfig), "queries": queries, "wait": {"timeout": 5, "sleep": 0.02, **wait}}
+
+
+DEPLOYMENT_QUERY = {"key": "apps", "api_version": "apps/v1", "kind": "Deployment", "namespace": "bookinfo"}
+
+
+def test_wait_ready_at_once_reads_once(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    server.objects = {DEPLOYMENTS: [deployment("reviews", 3, replicas=3), deployment("ratings", 1)]}
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY]))
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["not_ready"] == []
+    assert 0 <= result["waited"] < 0.5
+    assert [d["metadata"]["name"] for d in result["resources"]["apps"]] == ["reviews", "ratings"]
+    assert server.paths() == ["/apis/apps/v1", DEPLOYMENTS]
+
+
+def test_wait_polls_until_ready_with_one_discovery(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    server.objects = {"/api/v1/namespaces/bookinfo/services": [obj("Service", "productpage", "bookinfo")]}
+    server.timeline = {
+        DEPLOYMENTS: [
+            [workload("Deployment", "reviews", None, replicas=2)],  # just created: no status yet
+            [deployment("reviews", 0, replicas=2)],
+            [deployment("reviews", 1, replicas=2)],
+            [deployment("reviews", 2, replicas=2)],
+        ]
+    }
+    services = {"key": "svc", "api_version": "v1", "kind": "Service", "namespace": "bookinfo"}
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY, services], sleep=0.05, keys=["apps"]))
+    assert not result.get("failed"), result
+    assert result["not_ready"] == []
+    assert result["resources"]["apps"][0]["status"]["availableReplicas"] == 2  # the last poll
+    assert [s["metadata"]["name"] for s in result["resources"]["svc"]] == ["productpage"]
+    # 4 reads of the waited query, 3 sleeps of 0.05 s in between; the other query and discovery once each.
+    assert server.paths().count(DEPLOYMENTS) == 4
+    assert server.paths().count("/api/v1/namespaces/bookinfo/services") == 1
+    assert server.paths().count("/apis/apps/v1") == 1 and server.paths().count("/api/v1") == 1
+    assert 0.15 <= result["waited"] < 3
+
+
+def test_wait_timeout_names_each_object_not_ready_and_why(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    lagging = deployment("details", 1)
+    lagging["metadata"]["generation"] = 2  # changed, the controller has not seen it yet
+    server.objects = {
+        DEPLOYMENTS: [deployment("reviews", 2, replicas=3), deployment("ratings", 1), lagging],
+        "/api/v1/namespaces/bookinfo/pods": [
+            workload("Pod", "web-1", {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}),
+        ],
+    }
+    pods = {"key": "pods", "api_version": "v1", "kind": "Pod", "namespace": "bookinfo"}
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY, pods], timeout=0.3, sleep=0.05))
+    assert result["failed"]
+    assert result["changed"] is False
+    msg = result["msg"]
+    assert "3 object(s) not ready after 0.3 s" in msg, msg
+    assert "Deployment bookinfo/reviews: 2/3 available" in msg
+    assert "Deployment bookinfo/details: not observed yet (generation 2, the controller has seen generation 1)" in msg
+    assert "Pod bookinfo/web-1: Ready is False (phase Pending)" in msg
+    assert "ratings" not in msg
+    assert {(e["key"], e["name"]) for e in result["not_ready"]} == {
+        ("apps", "reviews"),
+        ("apps", "details"),
+        ("pods", "web-1"),
+    }
+    assert 0.3 <= result["waited"] < 3
+    assert server.paths().count(DEPLOYMENTS) >= 3  # it polled until the timeout, not once
+
+
+def test_wait_zero_replicas_is_ready_but_an_unobserved_one_is_not(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    server.objects = {
+        DEPLOYMENTS: [
+            workload("Deployment", "scaled-down", {"observedGeneration": 1}, replicas=0),
+            workload("Deployment", "no-status", None, replicas=0),
+            workload("Deployment", "default-one", {"observedGeneration": 1}, replicas=None),
+        ]
+    }
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY], timeout=0.1))
+    assert result["failed"]
+    reasons = {e["name"]: e["reason"] for e in result["not_ready"]}
+    assert set(reasons) == {"no-status", "default-one"}  # 0 replicas observed: ready
+    assert reasons["no-status"] == "not observed yet (generation 1, the controller has seen nothing)"
+    assert reasons["default-one"] == "0/1 available, 0/1 updated"  # spec.replicas defaults to 1
+
+
+def test_wait_old_replicas_left_are_not_ready(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    server.objects = {DEPLOYMENTS: [deployment("reviews", 2, replicas=2)]}
+    server.objects[DEPLOYMENTS][0]["status"]["replicas"] = 3  # a surge pod of the old version still runs
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY], timeout=0.1))
+    assert result["failed"]
+    assert result["not_ready"][0]["reason"] == "2/2 available, 2/2 updated, 1 old replicas pending termination"
+
+
+def test_wait_daemonset_and_statefulset(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    ds_path = "/apis/apps/v1/namespaces/bookinfo/daemonsets"
+    sts_path = "/apis/apps/v1/namespaces/bookinfo/statefulsets"
+    ds = {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3}
+    sts = {"observedGeneration": 1, "updatedReplicas": 2}
+    server.timeline = {
+        ds_path: [
+            [workload("DaemonSet", "agent", dict(ds, numberAvailable=2), replicas=None)],
+            [workload("DaemonSet", "agent", dict(ds, numberAvailable=3), replicas=None)],
+        ],
+        sts_path: [
+            [workload("StatefulSet", "db", dict(sts, readyReplicas=1), replicas=2)],
+            [workload("StatefulSet", "db", dict(sts, readyReplicas=1), replicas=2)],
+            [workload("StatefulSet", "db", dict(sts, readyReplicas=2), replicas=2)],
+        ],
+    }
+    queries = [
+        {"key": "ds", "api_version": "apps/v1", "kind": "DaemonSet", "namespace": "bookinfo"},
+        {"key": "sts", "api_version": "apps/v1", "kind": "StatefulSet", "namespace": "bookinfo"},
+    ]
+    result = run(wait_args(kubeconfig, queries))
+    assert not result.get("failed"), result
+    assert server.paths().count(ds_path) == 3 and server.paths().count(sts_path) == 3
+
+    server.seen.clear()
+    server.timeline = {ds_path: [[workload("DaemonSet", "agent", dict(ds, numberAvailable=2), replicas=None)]]}
+    server.objects = {sts_path: [workload("StatefulSet", "db", dict(sts, readyReplicas=1), replicas=2)]}
+    failed = run(wait_args(kubeconfig, queries, timeout=0.1))
+    assert failed["failed"]
+    assert "DaemonSet bookinfo/agent: 2/3 available, 3/3 updated" in failed["msg"]
+    assert "StatefulSet bookinfo/db: 1/2 ready, 2/2 updated" in failed["msg"]
+
+
+def test_wait_other_kinds_are_ready_when_present_and_a_named_one_is_waited_for(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    services = "/api/v1/namespaces/bookinfo/services"
+    server.timeline = {services: [[], [], [obj("Service", "productpage", "bookinfo")]]}
+    named = {"key": "svc", "api_version": "v1", "kind": "Service", "namespace": "bookinfo", "name": "productpage"}
+    result = run(wait_args(kubeconfig, [named]))
+    assert not result.get("failed"), result
+    assert [s["metadata"]["name"] for s in result["resources"]["svc"]] == ["productpage"]
+    assert server.paths().count(services) == 3
+
+    missing = run(wait_args(kubeconfig, [dict(named, name="nope")], timeout=0.1))
+    assert missing["failed"]
+    assert "Service bookinfo/nope: Service (v1) not found yet" in missing["msg"]
+
+
+def test_wait_an_empty_unnamed_query_is_ready(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY]))
+    assert not result.get("failed"), result
+    assert result["resources"]["apps"] == [] and result["not_ready"] == []
+    assert server.paths().count(DEPLOYMENTS) == 1
+
+
+def test_wait_for_a_kind_not_served_yet_with_a_name(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    query = {"key": "gw", "api_version": "networking.istio.io/v1", "kind": "Gateway", "name": "gw", "namespace": "b"}
+    result = run(wait_args(kubeconfig, [query], timeout=0.1))
+    assert result["failed"]
+    assert "Gateway b/gw: Gateway (networking.istio.io/v1) not served by the API server yet" in result["msg"]
+    assert result["missing_apis"] == ["gw"]
+    # Its discovery is asked again on each poll (a CRD may just have been applied); unnamed, it is not waited for.
+    assert server.paths().count("/apis/networking.istio.io/v1") >= 2
+    server.seen.clear()
+    unnamed = run(wait_args(kubeconfig, [dict(query, name=None)], timeout=0.1))
+    assert not unnamed.get("failed"), unnamed
+    assert server.paths() == ["/apis/networking.istio.io/v1"]
+
+
+def test_wait_check_mode_waits_too(server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]) -> None:
+    server.timeline = {DEPLOYMENTS: [[deployment("reviews", 0)], [deployment("reviews", 1)]]}
+    result = run(wait_args(kubeconfig, [DEPLOYMENT_QUERY]), check_mode=True)
+    assert not result.get("failed"), result
+    assert result["changed"] is False and result["not_ready"] == []
+    assert server.paths().count(DEPLOYMENTS) == 2
+
+
+@pytest.mark.parametrize(
+    ("wait", "expected"),
+    [
+        ({"timeout": 0}, "wait.timeout must be more than 0 seconds; got 0"),
+        ({"timeout": -3}, "wait.timeout must be more than 0 seconds; got -3"),
+        ({"timeout": 5, "sleep": 0}, "wait.sleep must be more than 0 seconds; got 0"),
+        (
+            {"timeout": 5, "keys": ["apps", "typo"]},
+            "wait.keys: typo is not the key of any query; the queries' keys are: apps, svc",
+        ),
+        ({"sleep": 1}, "missing required arguments: timeout found in wait"),
+        ({"timeout": "soon"}, "timeout"),
+    ],
+)
+def test_wait_bad_input_is_refused_before_any_request(
+    server: FakeApiServer,
+    kubeconfig: Path,
+    run: Callable[..., dict[str, Any]],
+    wait: dict[str, Any],
+    expected: str,
+) -> None:
+    services = {"key": "svc", "api_version": "v1", "kind": "Service", "namespace": "bookinfo"}
+    result = run({"kubeconfig": str(kubeconfig), "queries": [DEPLOYMENT_QUERY, services], "wait": wait})
+    assert result["failed"]
+    assert expected in result["msg"], result["msg"]
+    assert server.seen == []
+
+
+def test_wait_readiness_rules_directly() -> None:
+    pod_ready = {"kind": "Pod", "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert cluster_read.not_ready_reason(pod_ready) is None
+    assert cluster_read.not_ready_reason({"kind": "Pod"}) == "no Ready condition yet (phase no phase yet)"
+    assert cluster_read.not_ready_reason({"kind": "ConfigMap"}) is None
+    behind = {"kind": "StatefulSet", "metadata": {"generation": 3}, "status": {"observedGeneration": 2}}
+    assert "not observed yet" in (cluster_read.not_ready_reason(behind) or "")
+    empty_ds = {"kind": "DaemonSet", "metadata": {"generation": 1}, "status": {"observedGeneration": 1}}
+    assert cluster_read.not_ready_reason(empty_ds) is None  # no node to schedule on: nothing to wait for
