@@ -2,7 +2,9 @@
 
 One cluster_read task (ansible-playbook) reads several kinds across namespaces the test
 made (objects created through the kubernetes client), a kind the server does not serve, and a Secret with and
-without its data; bad kubeconfigs fail with a message that names them.
+without its data; bad kubeconfigs fail with a message that names them. With ``wait`` it waits for Deployments
+that kube-controller-manager, kube-scheduler and kwok's nodes really roll out, and times out naming those that
+cannot (no node matches their nodeSelector).
 """
 
 import base64
@@ -19,12 +21,13 @@ from meshlab_testlib import REPO, run
 SECRET_VALUE = "cluster-read-secret-value-0417"
 
 
-def cluster_read(queries, tmp_path: Path, **auth):
+def cluster_read(queries, tmp_path: Path, wait=None, **auth):
     """One ansible-playbook run of one cluster_read task; its registered result, the output, the run's wall time."""
     work = tmp_path / f"run-{time.monotonic_ns()}"
     work.mkdir()
     out = work / "result.json"
-    task = json.dumps({**auth, "queries": queries})  # JSON is YAML: the module's arguments as written
+    args = {**auth, "queries": queries, **({"wait": wait} if wait is not None else {})}
+    task = json.dumps(args)  # JSON is YAML: the module's arguments as written
     (work / "play.yml").write_text(
         f"""- name: One cluster_read run
   hosts: localhost
@@ -165,3 +168,71 @@ def test_a_kubeconfig_of_a_stopped_cluster_says_what_to_do(k8s, tmp_path):
     assert f"127.0.0.1:{port}" in result["msg"]
     assert "Is the cluster running" in result["msg"]
     assert elapsed < 60
+
+
+def deployment(name: str, replicas: int, node_selector: dict | None = None):
+    labels = {"app": name, "cr-test": "yes"}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=replicas,
+            selector=client.V1LabelSelector(match_labels={"app": name}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    containers=[client.V1Container(name=name, image="registry.invalid/meshlab/none:1")],
+                    node_selector=node_selector,
+                ),
+            ),
+        ),
+    )
+
+
+def test_wait_for_deployments_rolled_out_and_the_timeout_names_those_that_are_not(k8s, namespace, tmp_path):
+    apps = client.AppsV1Api(k8s.api())
+    core = client.CoreV1Api(k8s.api())
+    for name in ("web", "api"):
+        apps.create_namespaced_deployment(namespace, deployment(name, 2))
+    queries = [
+        {
+            "key": "apps",
+            "api_version": "apps/v1",
+            "kind": "Deployment",
+            "namespace": namespace,
+            "label_selectors": ["cr-test=yes"],
+        },
+        {"key": "cm", "api_version": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "late"},
+    ]
+    # A named object of a kind that is ready when present.
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="late")))
+    result, _output, elapsed = cluster_read(
+        queries, tmp_path, kubeconfig=str(k8s.kubeconfig), wait={"timeout": 120, "sleep": 0.5}
+    )
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert result["not_ready"] == []
+    assert isinstance(result["waited"], float) and 0 <= result["waited"] < 120
+    ready = {d["metadata"]["name"]: d["status"] for d in result["resources"]["apps"]}
+    assert set(ready) == {"web", "api"}
+    assert all(s["availableReplicas"] == s["updatedReplicas"] == 2 for s in ready.values()), ready
+    assert [c["metadata"]["name"] for c in result["resources"]["cm"]] == ["late"]
+    print(f"cluster_read wait: 2 Deployments of 2 replicas ready, waited {result['waited']}s, {elapsed:.1f}s wall")
+
+    # No node has this label: the scheduler leaves the pods Pending, so the wait times out naming the Deployment.
+    apps.create_namespaced_deployment(namespace, deployment("stuck", 1, node_selector={"meshlab.test/none": "x"}))
+    failed, _output, elapsed = cluster_read(
+        [*queries, {"key": "gone", "api_version": "v1", "kind": "Service", "namespace": namespace, "name": "nope"}],
+        tmp_path,
+        kubeconfig=str(k8s.kubeconfig),
+        wait={"timeout": 3, "sleep": 0.5, "keys": ["apps", "gone"]},
+    )
+    assert failed["failed"]
+    assert failed["changed"] is False
+    msg = failed["msg"]
+    assert "2 object(s) not ready after 3 s" in msg, msg
+    assert f"Deployment {namespace}/stuck: 0/1 available" in msg, msg
+    assert f"Service {namespace}/nope: Service (v1) not found yet" in msg, msg
+    assert "web" not in msg and "api" not in msg
+    assert {(e["key"], e["name"]) for e in failed["not_ready"]} == {("apps", "stuck"), ("gone", "nope")}
+    assert 3 <= failed["waited"] < 30
+    assert elapsed < 90
