@@ -90,10 +90,24 @@ teardown: setup $(if $(filter kwok,$(PROVIDER)),lab-bin) ## Take the lab down (P
 	$(STRATEGY_ENV) ansible-playbook -i inventory/localhost.yml playbooks/teardown.yml $(PROVIDER_ARGS) \
 	  -e teardown_keep_cluster=$(if $(filter 1,$(KEEP_CLUSTER)),true,false) $(LAB_ARGS)
 
-# Layers run in this order; a+b runs a and b at the same time (tests/scripts/run-layers.sh): integration
-# and Molecule use clusters of their own and mostly wait on them.
-TEST_LAYERS ?= lint docs-check sanity unit syntax build ee $(addprefix matrix-,$(MATRIX_CORES)) test-cluster integration+molecule-all matrix-installed task-coverage
-test: setup ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule, task coverage
+# Layers run in this order (tests/scripts/run-layers.sh): a+b runs a and b at the same time, each in a lane of its
+# own; a,b in one lane runs a then b. The machine has 2 cores and most layers use one, so each group keeps two lanes
+# busy (a group ends when its last lane does):
+# 1. the layers that use no cluster of the suites, in two lanes of ~5.5 min each: lint, the quick checks, unit,
+#    test-cluster (it starts and stops the shared clusters and the artifact server: nothing else in this group uses
+#    them) and the newest core's matrix | sanity, build, the other cores' matrix;
+# 2. integration (two pytest-xdist workers, clusters of their own), then the lab installed with the newest core (a
+#    cluster of its own) | Molecule (the shared clusters), the longest layer.
+# 3. task-coverage reads what integration and Molecule logged.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+lane = $(subst $(space),$(comma),$(strip $(1)))
+MATRIX_LAYERS = $(addprefix matrix-,$(MATRIX_CORES))
+TEST_LAYERS ?= $(call lane,lint docs-check syntax ee unit test-cluster $(lastword $(MATRIX_LAYERS)))+$(call lane,sanity build $(filter-out $(lastword $(MATRIX_LAYERS)),$(MATRIX_LAYERS))) \
+	$(call lane,integration matrix-installed)+molecule-all task-coverage
+# host-deps first: layers in two lanes need it (sanity, the matrix), and apt-get runs one at a time.
+test: setup host-deps ## Every test: lint, sanity, unit, syntax, build+import, cluster, integration, molecule, task coverage
 	@rm -f $(TASK_COVERAGE_LOG)
 	@test -n "$(strip $(TEST_LAYERS))" || { echo "test: TEST_LAYERS is empty: no layer would run, so this fails" >&2; exit 2; }
 	@rc=0; $(CURDIR)/tests/scripts/run-layers.sh $(TEST_LAYERS) || rc=$$?; \
@@ -161,8 +175,15 @@ ee: setup ## ansible-builder create for execution-environment.yml, then check th
 	grep -q "^- 'graphviz.*from collection meshlab.service_mesh'" $(EE_CONTEXT)/introspect.yml
 	@echo "ee: build context in $(EE_CONTEXT): Containerfile, requirements.yml, requirements.txt, bindep.txt; introspection finds this collection's needs"
 
-integration: setup lab-bin artifacts-build scanners ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration)
-	$(STRATEGY_ENV) pytest tests/integration -v -rs $(PYTEST_ARGS)
+# The integration tests run on INTEGRATION_WORKERS processes (pytest-xdist, --dist loadfile: a test file runs whole
+# on one worker, the heaviest files first, see tests/integration/conftest.py). Each worker starts clusters of its own
+# (meshlab-<MESHLAB_IT_PREFIX>-w<N>-...). They mostly wait (on the clusters, on the roles' waits, on the faults they
+# inject): two workers' pytest and ansible-playbook processes used 0.6 of a core on average. INTEGRATION_WORKERS=1:
+# one process, as before (e.g. for --pdb).
+INTEGRATION_WORKERS ?= 2
+INTEGRATION_XDIST = $(if $(filter-out 0 1,$(INTEGRATION_WORKERS)),-n $(INTEGRATION_WORKERS) --dist loadfile --no-loadscope-reorder,-p no:xdist)
+integration: setup lab-bin artifacts-build scanners ## Roles against their own simulated clusters: bad input, faults, teardown, secrets, scanners (pytest tests/integration; INTEGRATION_WORKERS=2)
+	$(STRATEGY_ENV) pytest tests/integration -v -rs $(INTEGRATION_XDIST) $(PYTEST_ARGS)
 
 BENCH_RUNS ?= 3
 bench: setup lab-bin artifacts-up ## Benchmark on the simulated cluster, strategies linear and mitogen_linear: site first run, no-op re-run, module runs, kubectl+istioctl baseline (BENCH_RUNS=3); docs/bench.md

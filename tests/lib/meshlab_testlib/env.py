@@ -20,7 +20,12 @@ ARTIFACTS_SH = CLUSTER_DIR / "artifacts.sh"
 KEEP = os.environ.get("MESHLAB_KEEP_CLUSTER") == "1"
 # Clusters the integration suite starts are named meshlab-<prefix>-<flavor>; a developer running two suites at once
 # sets MESHLAB_IT_PREFIX so that they do not share one.
-PREFIX = os.environ.get("MESHLAB_IT_PREFIX", "it")
+BASE_PREFIX = os.environ.get("MESHLAB_IT_PREFIX", "it")
+# Under pytest-xdist (make integration INTEGRATION_WORKERS=2) each worker process (PYTEST_XDIST_WORKER gw0, gw1, ...)
+# has clusters of its own: meshlab-<prefix>-w0-<flavor>, ... (and so kubeconfigs, kwokctl state, namespaces, network
+# namespaces, kept kubeconfigs derived from PREFIX). One process alone keeps the plain prefix.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PREFIX = f"{BASE_PREFIX}-w{WORKER.removeprefix('gw')}" if WORKER else BASE_PREFIX
 
 
 def versions(path: Path = CLUSTER_DIR / "versions.env") -> dict[str, str]:
