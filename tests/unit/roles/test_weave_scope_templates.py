@@ -18,7 +18,11 @@ import pytest
 import yaml
 
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "weave_scope"
-TEMPLATES = sorted(p.relative_to(ROLE / "templates").as_posix() for p in (ROLE / "templates").rglob("*.j2"))
+# objects.yaml.j2 is no manifest of its own: it includes the others (one lookup renders them all).
+AGGREGATE = "objects.yaml.j2"
+TEMPLATES = sorted(
+    p.relative_to(ROLE / "templates").as_posix() for p in (ROLE / "templates").rglob("*.j2") if p.name != AGGREGATE
+)
 # A value that, pasted into YAML as text, would add a key and a second document.
 HOSTILE = 'evil"\n  injected: "1"\n---\nkind: Secret #'
 
@@ -113,6 +117,25 @@ def test_a_hostile_namespace_stays_one_value(name: str) -> None:
     elif "namespace" in where:
         assert where["namespace"] == HOSTILE
     assert any(isinstance(v, str) and HOSTILE in v for v in leaves(doc)), "the namespace is not in the manifest"
+
+
+def test_the_aggregate_renders_each_object_template_once_in_order_as_its_own_document() -> None:
+    grant = {"scc": "anyuid", "service_account": "weave-scope-app", "component": "app"}
+    wanted = [
+        {"template": "namespace.yaml.j2"},
+        {"template": "serviceaccount.yaml.j2", "sa": "weave-scope-agent", "component": "agent", "automount": False},
+        {"template": "openshift/rolebinding-scc.yaml.j2", "grant": grant},
+        {"template": "daemonset-agent.yaml.j2"},
+    ]
+    docs = render(AGGREGATE, weave_scope_namespace=HOSTILE, __weave_scope_render=wanted)
+    assert [d["kind"] for d in docs] == ["Namespace", "ServiceAccount", "RoleBinding", "DaemonSet"]
+    # Each entry is `item` for its own template, and each object comes out exactly as rendered alone.
+    assert docs[1]["metadata"]["name"] == "weave-scope-agent"
+    assert docs[2]["subjects"][0]["name"] == "weave-scope-app"
+    for entry, doc in zip(wanted, docs, strict=True):
+        (alone,) = render(entry["template"], weave_scope_namespace=HOSTILE, item=entry)
+        assert doc == alone
+    assert render(AGGREGATE, __weave_scope_render=[]) == []
 
 
 def test_a_hostile_route_host_stays_one_value() -> None:
