@@ -16,8 +16,8 @@ RUN_LAYERS = Path(__file__).resolve().parents[2] / "scripts" / "run-layers.sh"
 MAKEFILE = """\
 SHELL := bash
 define layer
-	@echo "$@ start $$(date +%s.%N)" >>order.log; sleep $(1); echo "$@ end $$(date +%s.%N)" >>order.log
-	@echo "=== $(2) in $(1).00s ==="
+\t@echo "$@ start $$(date +%s.%N)" >>order.log; sleep $(1); echo "$@ end $$(date +%s.%N)" >>order.log
+\t@echo "=== $(2) in $(1).00s ==="
 endef
 slow:
 \t$(call layer,2,2 passed)
