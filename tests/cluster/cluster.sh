@@ -251,17 +251,33 @@ create() {
       die "port ${MESHLAB_APISERVER_PORT} on 127.0.0.1 is already in use by another program; free it, pick another MESHLAB_APISERVER_PORT, or unset it to let kwokctl choose a free port"
     fi
   fi
-  write_kwokctl_config "${cfg}"
-  log "creating cluster ${NAME} (Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}) in ${STATE}"
-  # --kubeconfig "": leave ~/.kube/config alone; ours is written below.
-  if ! kw "${UP_TIMEOUT}" --config "${cfg}" create cluster \
-    --runtime binary \
-    --kube-apiserver-binary "$(bin_path kube-apiserver)" \
-    --kube-controller-manager-binary "$(bin_path kube-controller-manager)" \
-    --kube-scheduler-binary "$(bin_path kube-scheduler)" \
-    --etcd-binary "$(bin_path etcd)" \
-    --kwok-controller-binary "$(bin_path kwok)" \
-    --kubeconfig "" --wait 120s --timeout "$((UP_TIMEOUT - 20))s" >"${OUT}/kwokctl-create.log" 2>&1; then
+  # kwokctl picks free ports, then starts etcd and the control plane on them. Another cluster starting
+  # at the same moment outside this script's lock (the role's kwok provider under Molecule, a bench)
+  # can take one of those ports in between: etcd then dies on "address already in use" and the API
+  # server with it. That one cause is retried once, on new ports; any other failure is not.
+  local attempt
+  for attempt in 1 2; do
+    write_kwokctl_config "${cfg}"
+    log "creating cluster ${NAME} (Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, kwok ${KWOK_VERSION}) in ${STATE}"
+    # --kubeconfig "": leave ~/.kube/config alone; ours is written below.
+    if kw "${UP_TIMEOUT}" --config "${cfg}" create cluster \
+      --runtime binary \
+      --kube-apiserver-binary "$(bin_path kube-apiserver)" \
+      --kube-controller-manager-binary "$(bin_path kube-controller-manager)" \
+      --kube-scheduler-binary "$(bin_path kube-scheduler)" \
+      --etcd-binary "$(bin_path etcd)" \
+      --kwok-controller-binary "$(bin_path kwok)" \
+      --kubeconfig "" --wait 120s --timeout "$((UP_TIMEOUT - 20))s" >"${OUT}/kwokctl-create.log" 2>&1; then
+      break
+    fi
+    if ((attempt == 1)) && grep -qs 'address already in use' "${STATE}"/logs/*.log; then
+      log "attempt 1: a port kwokctl chose for ${NAME} was taken by another process before it bound it:"
+      grep -hs 'address already in use' "${STATE}"/logs/*.log | head -n 2 | cut -c1-300 >&2
+      log "the cluster is deleted and created once more, on new ports"
+      destroy
+      mkdir -p "${OUT}" "${KWOK_WORKDIR}"
+      continue
+    fi
     tail -n 15 "${OUT}/kwokctl-create.log" >&2
     local f failed="${MESHLAB_CACHE_DIR}/cluster/${NAME#meshlab-}-failed"
     rm -rf "${failed}"
@@ -276,7 +292,7 @@ create() {
     fi
     destroy
     die "kwokctl create cluster ${NAME} failed or exceeded ${UP_TIMEOUT}s (logs kept in ${failed})"
-  fi
+  done
   kw 30 get kubeconfig >"${KUBECONFIG_PATH}.tmp"
   chmod 600 "${KUBECONFIG_PATH}.tmp"
   mv -f "${KUBECONFIG_PATH}.tmp" "${KUBECONFIG_PATH}"
