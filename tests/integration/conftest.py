@@ -8,51 +8,107 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from converged import Converged, converge
 from meshlab_testlib import Cluster, artifacts_url, session_cluster
 
 # Seconds each test file took (setup + call + teardown of its tests, its clusters' start included), measured on this
-# 2-core machine: `make integration` at 38f154a with 2 workers, 2026-11-30, load average 6-8 (other engineers' runs),
-# 1718 s wall, gw0 busy 1715 s and gw1 1660 s. Under pytest-xdist (make integration, INTEGRATION_WORKERS=2, --dist
-# loadfile --no-loadscope-reorder) a file runs whole on one worker and files are handed out in collection order as
-# workers free up: the collection is ordered heaviest first (longest processing time first), so the long files start
-# at once and the short ones fill in at the end. The per-file table printed at the end of every run is what to copy
-# here when the suite changes; a file missing here counts as DEFAULT_FILE_SECONDS. The order of the tests within a
-# file is never changed, nor is anything in a one-process run.
+# 2-core machine in the fresh-clone `make test` of 2026-11-30 22:25 (integration beside Molecule, 2 workers, wall
+# 1076 s), with test_teardown.py's test (167 s) since moved into test_strategies.py, where it takes down the lab
+# that file converged (its own cluster and site.yml gone: about 60 s of it are left). Under pytest-xdist (make
+# integration, INTEGRATION_WORKERS=2, --dist loadfile --no-loadscope-reorder, scheduled by IntegrationScheduling
+# below) a unit of work (a file, or the files of a UNITS entry) runs whole on one worker, and units are handed out
+# in collection order as workers come to their last test: the collection is ordered heaviest first (longest
+# processing time first), so the long units start at once and the short ones fill in at the end. The per-file table
+# printed at the end of every run is what to copy here when the suite changes; a file missing here counts as
+# DEFAULT_FILE_SECONDS. The order of the tests within a file is never changed, nor is anything in a one-process run.
 FILE_SECONDS = {
-    "test_faults.py": 552,
-    "test_shared_cluster.py": 463,
-    "test_strategies.py": 378,
-    "test_downloads.py": 344,
-    "test_scan.py": 325,
-    "test_teardown.py": 282,
-    "test_secrets.py": 209,
-    "test_minishift_provider.py": 207,
-    "test_rbac.py": 207,
-    "test_bad_input.py": 177,
-    "test_stale_cluster_fact.py": 149,
-    "test_report_live_shapes.py": 82,
+    "test_shared_cluster.py": 385,
+    "test_strategies.py": 360,
+    "test_downloads.py": 238,
+    "test_minishift_provider.py": 205,
+    "test_faults.py": 204,
+    "test_secrets.py": 158,
+    "test_bad_input.py": 157,
+    "test_scan.py": 119,
+    "test_stale_cluster_fact.py": 85,
+    "test_rbac.py": 40,
+    "test_report_live_shapes.py": 45,
 }
 DEFAULT_FILE_SECONDS = 120
 
+# Files whose tests only read the lab the converged_* fixtures made: under xdist they are one unit of work (one
+# worker runs them one after the other), so the lab converged for the first is read by the others as it is,
+# instead of being converged again on another worker's cluster (tests/scan/converge.yml, both flavors).
+CONVERGED_READERS = ("test_scan.py", "test_rbac.py")
+UNITS = {name: "converged-lab-readers" for name in CONVERGED_READERS}
+
+
+def unit_of(file_name: str) -> str:
+    """The unit of work a test file belongs to under xdist: its own name, or its UNITS entry."""
+    return UNITS.get(file_name, file_name)
+
+
+def unit_seconds(unit: str) -> int:
+    names = [name for name, u in UNITS.items() if u == unit] or [unit]
+    return sum(FILE_SECONDS.get(name, DEFAULT_FILE_SECONDS) for name in names)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In an xdist worker: test files heaviest first (FILE_SECONDS), each file's tests in their own order."""
+    """In an xdist worker: units of work (a test file, or the files of a UNITS entry) heaviest first (FILE_SECONDS),
+    each file's tests in their own order."""
     if not hasattr(config, "workerinput"):
         return
     first: dict[str, int] = {}
     for index, item in enumerate(items):
+        first.setdefault(unit_of(item.path.name), index)
         first.setdefault(item.path.name, index)
     position = {id(item): index for index, item in enumerate(items)}
     items.sort(
         key=lambda item: (
-            -FILE_SECONDS.get(item.path.name, DEFAULT_FILE_SECONDS),
+            -unit_seconds(unit_of(item.path.name)),
+            first[unit_of(item.path.name)],
             first[item.path.name],
             position[id(item)],
         )
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """--dist loadfile (what `make integration` asks for): IntegrationScheduling; any other mode as xdist has it."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - xdist is there when --dist is given
+
+    class IntegrationScheduling(LoadFileScheduling):
+        """xdist's loadfile, with two changes.
+
+        - The files of a UNITS entry are one unit (one worker, one after the other), every other file its own.
+        - A worker is handed its next unit when its last test is about to run, not while two of its tests are
+          still pending: xdist's own rule made a worker whose file has two long tests (test_faults.py: 5 and 3 min)
+          take the next file at once, which then waited behind them while the other worker ran out of work. (A
+          worker runs a test once it knows the next one, so one pending test is the least it can be left with.)
+        """
+
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            name = Path(scope).name
+            return unit_of(name) if name in UNITS else scope
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return IntegrationScheduling(config, log)
 
 
 _file_seconds: dict[str, float] = defaultdict(float)
@@ -100,13 +156,31 @@ def istio_base_url() -> str:
     return artifacts_url()
 
 
-# For the scanner and RBAC tests: a converge per flavor and test module, right before the module reads the cluster
-# (another module in between may have taken the lab down, e.g. a teardown test on the same cluster).
+# For the scanner and RBAC tests: a converge per flavor, right before the first of them reads the cluster. It is
+# read as it is by the tests that follow as long as they are all of CONVERGED_READERS (they only read it); a test of
+# any other file (it may have changed or taken the lab down, e.g. a teardown test on the same cluster) forgets it,
+# and the next reader converges again.
+_converged: dict[str, Converged] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.path.name not in CONVERGED_READERS:
+        _converged.clear()
+
+
+def converged_lab(cluster: Cluster, istio_base_url: str, tmp_path_factory) -> Converged:
+    if cluster.flavor not in _converged:
+        folder = tmp_path_factory.mktemp(f"converged-{cluster.flavor}")
+        _converged[cluster.flavor] = converge(cluster, istio_base_url, folder)
+    return _converged[cluster.flavor]
+
+
 @pytest.fixture(scope="module")
 def converged_k8s(k8s: Cluster, istio_base_url: str, tmp_path_factory) -> Converged:
-    return converge(k8s, istio_base_url, tmp_path_factory.mktemp("converged-kubernetes"))
+    return converged_lab(k8s, istio_base_url, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def converged_openshift(openshift: Cluster, istio_base_url: str, tmp_path_factory) -> Converged:
-    return converge(openshift, istio_base_url, tmp_path_factory.mktemp("converged-openshift"))
+    return converged_lab(openshift, istio_base_url, tmp_path_factory)

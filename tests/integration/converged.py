@@ -1,6 +1,7 @@
-"""The roles converged on one of the suite's clusters, once per test module (fixtures converged_k8s and
-converged_openshift in conftest.py), for the tests that read what the roles made: the scanners (test_scan.py) and
-the RBAC audit (test_rbac.py)."""
+"""The roles converged on one of the suite's clusters (fixtures converged_k8s and converged_openshift in
+conftest.py), for the tests that read what the roles made: the scanners (test_scan.py) and the RBAC audit
+(test_rbac.py). One converge per flavor serves them all while no test of another file runs in between (under
+xdist both files are one unit of work, see conftest.py)."""
 
 from __future__ import annotations
 
