@@ -34,7 +34,7 @@ from meshlab_testlib import (
     run,
     start_cluster,
 )
-from test_teardown import KEPT_CRDS, snapshot, strip_uid
+from teardown_check import KEPT_CRDS, snapshot, strip_uid
 
 SELECTORS = (LAB_SELECTOR, "meshlab.io/role", "app.kubernetes.io/name=weave-scope")
 CREATED_BY = "meshlab.io/created-by"

@@ -7,6 +7,9 @@
 - Drift: on the cluster converged with the strategy the suite runs with (ANSIBLE_STRATEGY, which `make integration`
   exports), a BookInfo Service is deleted and a BookInfo Deployment scaled; site.yml again restores both
   (changed > 0), and a third run changes nothing.
+- Teardown (teardown_check.py says what it proves): then playbooks/teardown.yml takes that same lab down, twice (the
+  second with istio_remove_crds). Each lab's cluster held objects of someone else (BEFORE_LAB) before its first
+  site.yml; after the teardown they are there unchanged, and nothing else is.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from meshlab_testlib import (
     ansible_playbook,
     start_cluster,
 )
+from teardown_check import BEFORE_LAB, KEPT_CRDS, LAB_WEBHOOK, SELECTORS, snapshot, strip_uid
 
 SITE = REPO / "playbooks" / "site.yml"
+TEARDOWN = REPO / "playbooks" / "teardown.yml"
 RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 # What controllers make from the lab's objects (they copy its labels), and records of what happened.
 DERIVED = {"Pod", "ReplicaSet", "Endpoints", "EndpointSlice", "ControllerRevision", "Event"}
@@ -77,10 +82,15 @@ class Lab:
     def __init__(self, strategy: str, env: dict[str, str], folder: Path):
         self.strategy, self.env, self.folder = strategy, env, folder
         self.cluster = start_cluster("kubernetes", f"-{strategy.split('_', maxsplit=1)[0]}")
-        if self.cluster.kubectl("get", "namespace", "istio-system", "weave", check=False).stdout.strip():
+        if self.cluster.kubectl("get", "namespace", "istio-system", "weave", "team-a", check=False).stdout.strip():
             # A cluster kept by an earlier session (MESHLAB_KEEP_CLUSTER=1): start from an empty one.
             self.cluster.sh("down", timeout=180)
             self.cluster.sh("up")
+        # Someone else's objects, there before the lab (for the teardown test): what the cluster held then.
+        (folder / "before-lab.yaml").write_text(BEFORE_LAB)
+        self.cluster.kubectl("apply", "-f", folder / "before-lab.yaml")
+        self.before = snapshot(self.cluster)
+        self.settings = self.cluster.kubectl("-n", "team-a", "get", "configmap", "settings", "-o", "json").stdout
         self.vars = {
             "minishift_provider": "existing",
             "minishift_kubeconfig": str(self.cluster.kubeconfig),
@@ -95,11 +105,15 @@ class Lab:
         }
         self.first: PlaybookRun | None = None
 
-    def site(self, base_url: str) -> PlaybookRun:
+    def site(self, base_url: str, playbook: Path = SITE, **extra) -> PlaybookRun:
         run = ansible_playbook(
-            SITE, self.folder, {**self.vars, "istio_download_base_url": base_url}, env=self.env, timeout=1500
+            playbook,
+            self.folder,
+            {**self.vars, "istio_download_base_url": base_url, **extra},
+            env=self.env,
+            timeout=1500,
         )
-        assert run.rc == 0 and run.failed == 0, f"site.yml ({self.strategy}) failed:\n{run.output[-6000:]}"
+        assert run.rc == 0 and run.failed == 0, f"{playbook.name} ({self.strategy}) failed:\n{run.output[-6000:]}"
         return run
 
 
@@ -168,4 +182,45 @@ def test_drift_is_repaired(labs, istio_base_url):
     print(
         f"\n{lab.strategy}: repair {repair.seconds:.0f}s (changed={repair.changed}), "
         f"then {again.seconds:.0f}s (changed=0)"
+    )
+
+
+def test_teardown_leaves_nothing_of_the_lab_and_all_else(labs, istio_base_url):
+    """After the drift test (if it ran): the lab it repaired, taken down."""
+    lab = labs(os.environ.get("ANSIBLE_STRATEGY") or "linear", istio_base_url)
+    cluster, before = lab.cluster, lab.before
+    # The lab was really there: each label finds objects, Istio's webhooks and CRDs exist.
+    made = {sel: cluster.lab_objects(sel) for sel in SELECTORS}
+    assert all(made.values()), {sel: len(objs) for sel, objs in made.items()}
+    assert {w for w in cluster.webhooks() if LAB_WEBHOOK.search(w)}, cluster.webhooks()
+    istio_crds = cluster.crds(r"istio\.io$")
+    assert istio_crds
+
+    down = lab.site(istio_base_url, TEARDOWN, teardown_keep_cluster=True)
+    for sel in SELECTORS:
+        assert cluster.lab_objects(sel) == set(), f"left with {sel}: {cluster.lab_objects(sel)}"
+    assert not {w for w in cluster.webhooks() if LAB_WEBHOOK.search(w)}, cluster.webhooks()
+    # istio_remove_crds is false by default: Istio's CRDs are kept on purpose (they hold no object now).
+    assert cluster.crds(r"istio\.io$") == istio_crds
+    after = snapshot(cluster)
+    assert before - after == set(), f"teardown removed or recreated what was there before the lab: {before - after}"
+    assert {k for k in strip_uid(after - before) if not KEPT_CRDS.match(k)} == set(), after - before
+    for crd in istio_crds:
+        kind_list = crd.split("/", 1)[1]
+        assert cluster.kubectl("get", kind_list, "-A", "-o", "name").stdout.strip() == "", (
+            f"{kind_list} still has objects"
+        )
+    assert json.loads(
+        cluster.kubectl("-n", "team-a", "get", "configmap", "settings", "-o", "json").stdout
+    ) == json.loads(lab.settings)
+
+    # Removing the CRDs on purpose: a second teardown with istio_remove_crds (the CRDs the lab's install created).
+    purge = lab.site(istio_base_url, TEARDOWN, teardown_keep_cluster=True, istio_remove_crds=True)
+    assert cluster.crds(r"istio\.io$") == set()
+    final = snapshot(cluster)
+    assert final == before, f"gone: {before - final}; left: {final - before}"
+    print(
+        f"\n{lab.strategy}: {sum(len(o) for o in made.values())} labelled objects by {len(SELECTORS)} selectors, "
+        f"{len(istio_crds)} Istio CRDs; teardown {down.seconds:.0f}s (CRDs kept); teardown with istio_remove_crds "
+        f"{purge.seconds:.0f}s; {len(before)} objects of before the lab unchanged"
     )
