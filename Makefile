@@ -175,8 +175,9 @@ ee: setup ## ansible-builder create for execution-environment.yml, then check th
 	grep -q "^- 'graphviz.*from collection meshlab.service_mesh'" $(EE_CONTEXT)/introspect.yml
 	@echo "ee: build context in $(EE_CONTEXT): Containerfile, requirements.yml, requirements.txt, bindep.txt; introspection finds this collection's needs"
 
-# The integration tests run on INTEGRATION_WORKERS processes (pytest-xdist, --dist loadfile: a test file runs whole
-# on one worker, the heaviest files first, see tests/integration/conftest.py). Each worker starts clusters of its own
+# The integration tests run on INTEGRATION_WORKERS processes (pytest-xdist, --dist loadfile: a test file, or the files
+# that read one converged lab, runs whole on one worker, the heaviest first, a worker taking the next when it comes to
+# its last test; see tests/integration/conftest.py). Each worker starts clusters of its own
 # (meshlab-<MESHLAB_IT_PREFIX>-w<N>-...). They mostly wait (on the clusters, on the roles' waits, on the faults they
 # inject): two workers' pytest and ansible-playbook processes used 0.6 of a core on average. INTEGRATION_WORKERS=1:
 # one process, as before (e.g. for --pdb).
