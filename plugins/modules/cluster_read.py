@@ -70,6 +70,14 @@ options:
           - When true the values are returned; set C(no_log) on the task then.
         type: bool
         default: false
+      metadata_only:
+        description:
+          - Return only C(apiVersion), C(kind) and C(metadata) of each object (without the
+            C(kubectl.kubernetes.io/last-applied-configuration) annotation), for a query that needs
+            names, uids, labels or annotations only: a CRD's schema or a ConfigMap's data is not
+            carried into the play's variables.
+        type: bool
+        default: false
   request_timeout:
     description: Seconds to wait for each answer of the API server.
     type: int
@@ -268,6 +276,7 @@ QUERY_OPTIONS: dict[str, Any] = {
     "name": {"type": "str"},
     "label_selectors": {"type": "list", "elements": "str", "default": []},
     "include_data": {"type": "bool", "default": False},
+    "metadata_only": {"type": "bool", "default": False},
 }
 WAIT_OPTIONS: dict[str, Any] = {
     "timeout": {"type": "float", "required": True},
@@ -399,7 +408,17 @@ class ClusterReader:
 
 
 def clean(item: dict[str, Any], query: dict[str, Any], hide_data: bool) -> dict[str, Any]:
-    """The object without managedFields (and a Secret's values unless asked for), with apiVersion and kind set."""
+    """The object without managedFields (and a Secret's values unless asked for), with apiVersion and kind set;
+    with metadata_only, apiVersion, kind and metadata alone (no last-applied annotation)."""
+    if query.get("metadata_only"):
+        metadata = copy.deepcopy(item.get("metadata") or {})
+        metadata.pop("managedFields", None)
+        (metadata.get("annotations") or {}).pop(LAST_APPLIED, None)
+        return {
+            "apiVersion": item.get("apiVersion") or query["api_version"],
+            "kind": item.get("kind") or query["kind"],
+            "metadata": metadata,
+        }
     out = copy.deepcopy(item)
     out.setdefault("apiVersion", query["api_version"])
     out.setdefault("kind", query["kind"])

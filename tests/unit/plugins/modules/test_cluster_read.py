@@ -304,6 +304,30 @@ def test_secrets_carry_no_values_unless_asked(
     assert shown["resources"]["s"][0]["data"] == {"password": SECRET_VALUE}
 
 
+def test_metadata_only_returns_kind_and_metadata_alone(
+    server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]]
+) -> None:
+    deploy = obj("Deployment", "istiod", "istio-system", labels={"app": "istiod"})
+    deploy["spec"] = {"template": {"big": "x" * 1000}}
+    deploy["status"] = {"replicas": 1}
+    deploy["metadata"].update(
+        uid="u-1",
+        annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}", "meshlab.io/created-by": "istio"},
+    )
+    server.objects = {"/apis/apps/v1/namespaces/istio-system/deployments": [deploy]}
+    query = {"key": "d", "api_version": "apps/v1", "kind": "Deployment", "namespace": "istio-system"}
+    slim = run({"kubeconfig": str(kubeconfig), "queries": [dict(query, metadata_only=True)]})
+    assert not slim.get("failed"), slim
+    (got,) = slim["resources"]["d"]
+    assert set(got) == {"apiVersion", "kind", "metadata"}, got
+    assert got["kind"] == "Deployment" and got["apiVersion"] == "apps/v1"
+    assert got["metadata"]["uid"] == "u-1" and got["metadata"]["labels"] == {"app": "istiod"}
+    assert got["metadata"]["annotations"] == {"meshlab.io/created-by": "istio"}
+    assert "managedFields" not in got["metadata"]
+    full = run({"kubeconfig": str(kubeconfig), "queries": [query]})
+    assert full["resources"]["d"][0]["spec"] == {"template": {"big": "x" * 1000}}
+
+
 def test_long_lists_are_read_page_by_page(
     server: FakeApiServer, kubeconfig: Path, run: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
