@@ -15,27 +15,27 @@ from converged import Converged, converge
 from meshlab_testlib import Cluster, artifacts_url, session_cluster
 
 # Seconds each test file took (setup + call + teardown of its tests, its clusters' start included), measured on this
-# 2-core machine in the fresh-clone `make test` of 2026-11-30 22:25 (integration beside Molecule, 2 workers, wall
-# 1076 s), with test_teardown.py's test (167 s) since moved into test_strategies.py, where it takes down the lab
-# that file converged (its own cluster and site.yml gone: about 60 s of it are left). Under pytest-xdist (make
-# integration, INTEGRATION_WORKERS=2, --dist loadfile --no-loadscope-reorder, scheduled by IntegrationScheduling
-# below) a unit of work (a file, or the files of a UNITS entry) runs whole on one worker, and units are handed out
-# in collection order as workers come to their last test: the collection is ordered heaviest first (longest
-# processing time first), so the long units start at once and the short ones fill in at the end. The per-file table
-# printed at the end of every run is what to copy here when the suite changes; a file missing here counts as
-# DEFAULT_FILE_SECONDS. The order of the tests within a file is never changed, nor is anything in a one-process run.
+# 2-core machine: `make integration` at 9ba5fa4, 2 workers, 2026-12-01 00:27, load average 4-7 (other engineers'
+# runs), 998 s wall, gw0 busy 959 s and gw1 994 s. Under pytest-xdist (make integration, INTEGRATION_WORKERS=2,
+# --dist loadfile --no-loadscope-reorder, scheduled by IntegrationScheduling below) a unit of work (a file, or the
+# files of a UNITS entry) runs whole on one worker, and units are handed out in collection order as workers come to
+# their last test: the collection is ordered heaviest first (longest processing time first), so the long units
+# start at once and the short ones fill in at the end. The per-file table printed at the end of every run is what
+# to copy here when the suite changes (of the UNITS files, the first converges for all); a file missing here counts
+# as DEFAULT_FILE_SECONDS. The order of the tests within a file is never changed, nor is anything in a one-process
+# run.
 FILE_SECONDS = {
-    "test_shared_cluster.py": 385,
-    "test_strategies.py": 360,
-    "test_downloads.py": 238,
-    "test_minishift_provider.py": 205,
-    "test_faults.py": 204,
-    "test_secrets.py": 158,
-    "test_bad_input.py": 157,
-    "test_scan.py": 119,
-    "test_stale_cluster_fact.py": 85,
-    "test_rbac.py": 40,
-    "test_report_live_shapes.py": 45,
+    "test_shared_cluster.py": 457,
+    "test_strategies.py": 407,
+    "test_downloads.py": 247,
+    "test_faults.py": 219,
+    "test_minishift_provider.py": 148,
+    "test_secrets.py": 134,
+    "test_bad_input.py": 115,
+    "test_rbac.py": 95,
+    "test_stale_cluster_fact.py": 83,
+    "test_report_live_shapes.py": 29,
+    "test_scan.py": 17,
 }
 DEFAULT_FILE_SECONDS = 120
 

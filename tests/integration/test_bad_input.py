@@ -366,7 +366,9 @@ ISTIO_CASES = [
         {"istio_route_enabled": True},
         "istio_route_enabled",
         "true only on OpenShift",
-        "Options that depend on the platform fit this cluster",
+        # One assert since b47e905 (release, installer preset and platform options).
+        "The Istio release fits the cluster and this control host, the lab preset exists for its installer, and "
+        "options that depend on the platform fit",
     ),
     Case(
         "kiali-auth-unknown",
