@@ -74,8 +74,8 @@ options:
         description:
           - Return only C(apiVersion), C(kind) and C(metadata) of each object (without the
             C(kubectl.kubernetes.io/last-applied-configuration) annotation), for a query that needs
-            names, uids, labels or annotations only: a CRD's schema or a ConfigMap's data is not
-            carried into the play's variables.
+            names, uids, labels or annotations only. A CRD's schema or a ConfigMap's data is then
+            not carried into the play's variables.
         type: bool
         default: false
   request_timeout:
