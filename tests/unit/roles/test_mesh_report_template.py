@@ -1,4 +1,4 @@
-"""The mesh report's Markdown (roles/mesh_report/templates/mesh-report.md.j2) from a cluster_read result.
+"""The mesh report's Markdown (__mesh_report_markdown_now, roles/mesh_report/vars/main.yml) from a cluster_read result.
 
 Rendered with Jinja2 as Ansible configures it for templates (trim_blocks) and the collection's own filters; molecule
 default and tests/integration/test_report_live_shapes.py render it through the role on the simulated clusters.
@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import jinja2
+import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "mesh_report"
@@ -31,12 +32,11 @@ ISTIO_KINDS = ["Gateway", "VirtualService", "DestinationRule", "PeerAuthenticati
 
 
 def render(**context: Any) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(ROLE / "templates"), trim_blocks=True, undefined=jinja2.StrictUndefined
-    )
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
     for name, func in mr.FilterModule().filters().items():
         env.filters[f"meshlab.service_mesh.{name}"] = func
-    return env.get_template("mesh-report.md.j2").render(**context)
+    source = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__mesh_report_markdown_now"]
+    return env.from_string(source).render(**context)
 
 
 def pod(name: str, app: str, sidecar: bool = True) -> dict[str, Any]:
