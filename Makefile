@@ -279,12 +279,10 @@ test-env-down: ## Stop the shared simulated clusters and the artifact server
 # (molecule.yml). A scenario that has none inherits an empty sentinel folder instead, and fails naming what it cached.
 FACT_CACHE_GUARD := PYTHONPATH=$(CURDIR)/tests/lib $(PYTHON) -m meshlab_testlib
 
-# Molecule runs its playbooks with the lab's strategy too (STRATEGY_ENV: mitogen_linear when it runs here, else
-# linear with a one-line note; STRATEGY=linear turns it off); molecule passes the environment to ansible-playbook.
 molecule: setup docker-ready test-env-up ## One Molecule scenario: make molecule S=<scenario>
 	@test -n "$(S)" || { echo "molecule: name a scenario, e.g. make molecule S=base_image (have: $(SCENARIOS))"; exit 2; }
 	@sentinel=$$($(FACT_CACHE_GUARD) sentinel); rc=0; \
-	$(STRATEGY_ENV) MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL) ANSIBLE_CACHE_PLUGIN_CONNECTION=$$sentinel molecule test -s $(S) || rc=$$?; \
+	MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL) ANSIBLE_CACHE_PLUGIN_CONNECTION=$$sentinel molecule test -s $(S) || rc=$$?; \
 	$(FACT_CACHE_GUARD) check "$$sentinel" "molecule scenario $(S)" || rc=1; exit $$rc
 
 # Every scenario runs even after one failed; each is reported (passed/FAILED, seconds) and the
@@ -293,7 +291,7 @@ molecule-all: setup docker-ready test-env-up ## Every Molecule scenario in SCENA
 	@test -n "$(strip $(SCENARIOS))" || { echo "molecule-all: SCENARIOS is empty: no scenario would run, so this fails" >&2; exit 2; }
 	@export MESHLAB_ISTIO_BASE_URL=$(ARTIFACTS_URL); report=(); passed=0; failed=0; \
 	for s in $(SCENARIOS); do echo "== molecule test -s $$s"; start=$$SECONDS; sentinel=$$($(FACT_CACHE_GUARD) sentinel); \
-	  rc=0; $(STRATEGY_ENV) ANSIBLE_CACHE_PLUGIN_CONNECTION=$$sentinel molecule test -s "$$s" || rc=$$?; \
+	  rc=0; ANSIBLE_CACHE_PLUGIN_CONNECTION=$$sentinel molecule test -s "$$s" || rc=$$?; \
 	  $(FACT_CACHE_GUARD) check "$$sentinel" "molecule scenario $$s" || rc=1; \
 	  if [ "$$rc" -eq 0 ]; then r=passed; passed=$$((passed + 1)); else r=FAILED; failed=$$((failed + 1)); fi; \
 	  report+=("$$(printf '  %-14s %-7s %5ss' "$$s" "$$r" "$$((SECONDS - start))")"); done; \
