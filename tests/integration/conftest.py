@@ -76,7 +76,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
 
 
-@pytest.hookimpl(tryfirst=True)
+# optionalhook: an xdist hook, unknown (and ignored) under -p no:xdist (INTEGRATION_WORKERS=1)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """--dist loadfile (what `make integration` asks for): IntegrationScheduling; any other mode as xdist has it."""
     if config.getvalue("dist") != "loadfile":
