@@ -3,7 +3,8 @@
 
 A module run is an executed task result (ok or failed, not skipped) whose action is not one that runs on the
 controller without a module: set_fact, assert, debug, fail, meta, add_host, group_by, validate_argument_spec (a role's
-argument check), include_*/import_*.
+argument check), include_*/import_*; nor a result of meshlab.service_mesh.host_env whose action plugin read the
+controller's environment itself (``source: controller``: no module ran).
 Every loop item counts one (the loop's summary result does not count again). Written at the end of the run to
 the file named by MESHLAB_MODULE_RUNS_FILE: {"total", "by_group", "by_action", "tasks"}, where a group is the
 role (its short name) or, for a task outside any role, "play: <play name>".
@@ -60,6 +61,8 @@ class CallbackModule(CallbackBase):
         task = result._task
         action = short_action(task)
         if not counts(action):
+            return
+        if action == "meshlab.service_mesh.host_env" and result._result.get("source") == "controller":
             return
         role = getattr(task, "_role", None)
         group = role.get_name(include_role_fqcn=False) if role else f"play: {self.play}"

@@ -92,6 +92,56 @@ def test_module_runs_are_counted_per_item_and_role(tmp_path):
     assert runs["tasks"]["counted_role : in the role"] == 1, runs
 
 
+HOST_ENV_PLAY = """
+- name: host_env
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: read on the controller by the action plugin, no module ran, not counted
+      meshlab.service_mesh.host_env:
+    - name: with become the module runs on the host, counted
+      meshlab.service_mesh.host_env:
+      become: true
+      become_method: ansible.builtin.su
+      when: become_ok | bool
+"""
+
+
+def test_host_env_counts_only_when_its_module_runs(tmp_path):
+    collections = REPO / ".cache" / "collections"
+    if not (collections / "ansible_collections" / "meshlab" / "service_mesh").is_dir():
+        pytest.skip("the collection is not linked into .cache/collections (make setup)")
+    (tmp_path / "play.yml").write_text(HOST_ENV_PLAY)
+    out = tmp_path / "runs.json"
+    root = os.geteuid() == 0  # su to root without a password
+    env = {
+        **os.environ,
+        "ANSIBLE_CALLBACK_PLUGINS": str(SCRIPTS / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "meshlab_module_runs",
+        "ANSIBLE_COLLECTIONS_PATH": str(collections),
+        "ANSIBLE_CACHE_PLUGIN": "memory",
+        "ANSIBLE_STRATEGY": "linear",
+        "MESHLAB_MODULE_RUNS_FILE": str(out),
+    }
+    proc = subprocess.run(
+        [
+            *(Path(sys.executable).parent / "ansible-playbook", "-i", "localhost,", "-c", "local", "play.yml"),
+            *("-e", f"ansible_python_interpreter={sys.executable}", "-e", f"become_ok={root}"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = json.loads(out.read_text())
+    assert runs["total"] == (1 if root else 0), runs
+    if root:
+        assert runs["tasks"] == {"play: host_env : with become the module runs on the host, counted": 1}, runs
+
+
 def test_profile_task_names_map_to_their_group():
     by_task = {"istio : Applied": 1, "play: The mesh report : Read": 1}
     assert bench.task_group(by_task, "meshlab.service_mesh.istio : Applied") == "istio"
