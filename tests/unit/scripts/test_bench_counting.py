@@ -54,14 +54,9 @@ PLAY = """
 """
 
 
-def test_module_runs_are_counted_per_item_and_role(tmp_path):
-    role = tmp_path / "roles" / "counted_role" / "tasks"
-    role.mkdir(parents=True)
-    (role / "main.yml").write_text(
-        "- name: in the role\n  ansible.builtin.stat:\n    path: /\n"
-        "- name: cheap in the role\n  ansible.builtin.assert:\n    that: true\n"
-    )
-    (tmp_path / "play.yml").write_text(PLAY)
+def counted_run(tmp_path: Path, play: str, *extra_args: str, collections: Path | None = None) -> dict:
+    """ansible-playbook of `play` on localhost (local connection, linear) with the bench's callback; its count."""
+    (tmp_path / "play.yml").write_text(play)
     out = tmp_path / "runs.json"
     env = {
         **os.environ,
@@ -70,11 +65,12 @@ def test_module_runs_are_counted_per_item_and_role(tmp_path):
         "ANSIBLE_CACHE_PLUGIN": "memory",
         "ANSIBLE_STRATEGY": "linear",
         "MESHLAB_MODULE_RUNS_FILE": str(out),
+        **({"ANSIBLE_COLLECTIONS_PATH": str(collections)} if collections else {}),
     }
     proc = subprocess.run(
         [
             *(Path(sys.executable).parent / "ansible-playbook", "-i", "localhost,", "-c", "local", "play.yml"),
-            *("-e", f"ansible_python_interpreter={sys.executable}"),
+            *("-e", f"ansible_python_interpreter={sys.executable}", *extra_args),
         ],
         cwd=tmp_path,
         env=env,
@@ -84,7 +80,17 @@ def test_module_runs_are_counted_per_item_and_role(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_module_runs_are_counted_per_item_and_role(tmp_path):
+    role = tmp_path / "roles" / "counted_role" / "tasks"
+    role.mkdir(parents=True)
+    (role / "main.yml").write_text(
+        "- name: in the role\n  ansible.builtin.stat:\n    path: /\n"
+        "- name: cheap in the role\n  ansible.builtin.assert:\n    that: true\n"
+    )
+    runs = counted_run(tmp_path, PLAY)
     assert runs["total"] == 5, runs
     assert runs["by_group"] == {"play: counted": 4, "counted_role": 1}, runs
     assert runs["by_action"] == {"ping": 1, "command": 3, "stat": 1}, runs
@@ -111,32 +117,8 @@ def test_host_env_counts_only_when_its_module_runs(tmp_path):
     collections = REPO / ".cache" / "collections"
     if not (collections / "ansible_collections" / "meshlab" / "service_mesh").is_dir():
         pytest.skip("the collection is not linked into .cache/collections (make setup)")
-    (tmp_path / "play.yml").write_text(HOST_ENV_PLAY)
-    out = tmp_path / "runs.json"
     root = os.geteuid() == 0  # su to root without a password
-    env = {
-        **os.environ,
-        "ANSIBLE_CALLBACK_PLUGINS": str(SCRIPTS / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "meshlab_module_runs",
-        "ANSIBLE_COLLECTIONS_PATH": str(collections),
-        "ANSIBLE_CACHE_PLUGIN": "memory",
-        "ANSIBLE_STRATEGY": "linear",
-        "MESHLAB_MODULE_RUNS_FILE": str(out),
-    }
-    proc = subprocess.run(
-        [
-            *(Path(sys.executable).parent / "ansible-playbook", "-i", "localhost,", "-c", "local", "play.yml"),
-            *("-e", f"ansible_python_interpreter={sys.executable}", "-e", f"become_ok={root}"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = json.loads(out.read_text())
+    runs = counted_run(tmp_path, HOST_ENV_PLAY, "-e", f"become_ok={root}", collections=collections)
     assert runs["total"] == (1 if root else 0), runs
     if root:
         assert runs["tasks"] == {"play: host_env : with become the module runs on the host, counted": 1}, runs
